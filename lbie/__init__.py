@@ -1,0 +1,11 @@
+"""lbie — language-based image editing (LBIE, CVPR 2018; TIM-GAN, ACM MM 2021), reproduced."""
+__version__ = "0.1.0"
+
+from .config import PRESETS, PRESET_NAMES, get_preset, resolve_preset
+from .utils import atomic_save_json, get_device, load_json, provenance, seed_everything
+from .cosal import (COLORS, COLOR_RGB, SHAPES, VOCAB, CoSaL, generate_cosal, labels_to_rgb, load_cosal)
+from .lbie_model import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, SentenceEncoder,
+                         bilinear_kernel, lbie_loss)
+from .metrics import ColorIoU, CoSaLShapeIoU, mean_std
+from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
+from .cosal_experiment import evaluate_predictions, images_from_labels, predict_cosal, train_cosal

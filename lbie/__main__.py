@@ -1,0 +1,75 @@
+"""Command line: ``python -m lbie {reproduce,train,results,bench} ...``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lbie", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("reproduce", help="train and evaluate a paper table; writes results/<name>.json")
+    r.add_argument("experiment", help="cosal-table2")
+    r.add_argument("--preset", default="auto", help="smoke | cpu | paper | auto (default; LBIE_PRESET overrides)")
+    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    r.add_argument("--termination", default="gumbel", help="gumbel (paper) | marginal (released code)")
+    r.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    r.add_argument("--out", default=None, help="results file (default results/<experiment>.json)")
+
+    t = sub.add_parser("train", help="train one LBIE model on CoSaL and print its metrics")
+    t.add_argument("--preset", default="auto")
+    t.add_argument("--steps", "-T", type=int, default=4)
+    t.add_argument("--no-attention", action="store_true")
+    t.add_argument("--termination", default="gumbel")
+    t.add_argument("--num-direct", type=int, default=4)
+    t.add_argument("--coverage", default="full")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--run-dir", default="auto")
+
+    res = sub.add_parser("results", help="print the results tables rendered from results/*.json")
+    res.add_argument("--update-readme", action="store_true", help="rewrite the README's results section")
+
+    b = sub.add_parser("bench", help="speed benchmark (prints a table)")
+    b.add_argument("--quick", action="store_true", help="smaller measurements (seconds instead of minutes)")
+    b.add_argument("--table2", action="store_true", help="also time a whole Table 2 reproduction (long)")
+
+    a = p.parse_args(argv)
+    if a.command == "reproduce":
+        from .reproduce import reproduce
+
+        out = a.out or f"results/{a.experiment.replace('-', '_')}.json"
+        result = reproduce(a.experiment, preset=a.preset, seeds=a.seeds, jobs=a.jobs, out=out,
+                           termination=a.termination, **({"epochs": a.epochs} if a.epochs else {}))
+        from .results import render_table2
+
+        print(render_table2(result))
+        print(f"wrote {out}")
+    elif a.command == "train":
+        from .cosal_experiment import train_cosal
+
+        run = train_cosal(preset=a.preset, steps=a.steps, attention=not a.no_attention, termination=a.termination,
+                          num_direct=a.num_direct, coverage=a.coverage, seed=a.seed, epochs=a.epochs,
+                          run_dir=None if a.run_dir == "none" else a.run_dir)
+        print(json.dumps(run.metrics, indent=2))
+        if run.run_dir is not None:
+            print(f"run directory: {run.run_dir}")
+    elif a.command == "results":
+        from .results import render_all, update_readme
+
+        if a.update_readme:
+            print(f"updated {update_readme()}")
+        else:
+            print(render_all())
+    elif a.command == "bench":
+        from .bench import main as bench_main
+
+        bench_main(quick=a.quick, table2=a.table2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Scale presets for every experiment, in one place (DESIGN §3).
+
+``smoke`` runs in seconds (tests, CI), ``cpu`` gives meaningful numbers in minutes on two CPU
+cores, ``paper`` follows the paper's settings and is meant for a GPU.  ``"auto"`` picks
+``paper`` when CUDA is available and ``cpu`` otherwise; the environment variable
+``LBIE_PRESET`` overrides that default.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+PRESET_NAMES = ("smoke", "cpu", "paper")
+
+# CoSaL (LBIE paper §4.1).  The paper used 50,000 training and 10,000 test images; the
+# paper does not state its number of epochs or batch size (the released code defaults to
+# batch 1, lr 1e-3, Adam beta1 0.5).
+_COSAL = {
+    "smoke": dict(n_train=256, n_test=128, epochs=2, batch_size=32, lr=3e-3, eval_every=1),
+    "cpu": dict(n_train=50_000, n_test=10_000, epochs=4, batch_size=64, lr=3e-3, eval_every=1),
+    "paper": dict(n_train=50_000, n_test=10_000, epochs=30, batch_size=32, lr=1e-3, eval_every=1),
+}
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {"cosal": _COSAL}
+
+
+def resolve_preset(name: str | None = "auto") -> str:
+    """Turn ``None`` / ``"auto"`` into a concrete preset name and validate it."""
+    if name is None or name == "auto":
+        env = os.environ.get("LBIE_PRESET", "").strip()
+        if env and env != "auto":
+            name = env
+        else:
+            import torch
+
+            name = "paper" if torch.cuda.is_available() else "cpu"
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {name!r}; valid presets are {', '.join(PRESET_NAMES)} (or 'auto')")
+    return name
+
+
+def get_preset(experiment: str, name: str | None = "auto", **overrides: Any) -> dict[str, Any]:
+    """The settings of ``experiment`` at preset ``name``; keyword arguments that are not
+    ``None`` override single values (``get_preset("cosal", "cpu", epochs=1)``)."""
+    if experiment not in PRESETS:
+        raise ValueError(f"unknown experiment {experiment!r}; valid experiments are {', '.join(PRESETS)}")
+    name = resolve_preset(name)
+    cfg = dict(PRESETS[experiment][name])
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in cfg:
+            raise ValueError(f"unknown setting {key!r} for {experiment}; valid settings are {', '.join(cfg)}")
+        cfg[key] = value
+    cfg["preset"] = name
+    return cfg

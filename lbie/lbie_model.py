@@ -1,0 +1,248 @@
+"""The LBIE model (Chen et al., CVPR 2018, §3): image encoder, sentence encoder, recurrent
+attentive fusion with per-region termination gates, and a deconvolution decoder.
+
+Sizes default to the paper's CoSaL model (§4.1): six 3x3 convs (4,4,8,8,16,16) with a 2x2
+max-pool after every two, 16-unit LSTMs, 16-unit attention and GRU, a 1x1 classifier
+(16, classes) and one deconvolution (kernel 16, stride 8) initialised bilinear.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TERMINATIONS = ("gumbel", "marginal")
+
+
+# --------------------------------------------------------------------------- encoders
+class ImageEncoder(nn.Module):
+    """3x3 convs with ReLU, a 2x2 max-pool after every two layers: (B,3,H,W) → (B,D,H/8,W/8)."""
+
+    def __init__(self, channels=(4, 4, 8, 8, 16, 16), in_channels: int = 3):
+        super().__init__()
+        layers, c_in = [], in_channels
+        for i, c in enumerate(channels):
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(inplace=True)]
+            if i % 2 == 1:
+                layers.append(nn.MaxPool2d(2))
+            c_in = c
+        self.net = nn.Sequential(*layers)
+        self.out_channels = c_in
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SentenceEncoder(nn.Module):
+    """CoSaL captions: a shared bi-LSTM encodes each sentence, an LSTM reads the sentence
+    vectors; the language feature map U holds one vector per sentence (§4.1)."""
+
+    def __init__(self, vocab_size: int = 20, embed_dim: int = 16, hidden: int = 16):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.word_lstm = nn.LSTM(embed_dim, hidden, batch_first=True, bidirectional=True)
+        self.sent_lstm = nn.LSTM(2 * hidden, hidden, batch_first=True)
+        self.out_dim = hidden
+
+    def forward(self, tokens):  # tokens (B, S, L)
+        B, S, L = tokens.shape
+        _, (h, _) = self.word_lstm(self.embed(tokens.reshape(B * S, L)))  # h (2, B*S, K)
+        sent = h.transpose(0, 1).reshape(B, S, -1)  # (B, S, 2K): final forward and backward states
+        U, _ = self.sent_lstm(sent)  # (B, S, K)
+        return U
+
+
+# --------------------------------------------------------------------------- fusion
+@dataclass
+class FusionOutput:
+    outputs: torch.Tensor  # (B, T, D, M, N): intermediate fused maps Ô^t
+    stop_prob: torch.Tensor  # (B, T, M, N): probability of stopping at step t (sums to 1 over t)
+    attention: torch.Tensor | None  # (B, T, M*N, S): attention of each region over sentences
+
+
+class RecurrentAttentiveFusion(nn.Module):
+    """Recurrent attentive fusion (§3): state S^0 = V; at each step attention
+    β_ij ∝ exp(s_i^T W u_j) gives Û^t, a convolutional GRU updates the state
+    (z, r gates, ReLU candidate, h = (1-z)⊙S + z⊙c, S^{t+1} = W7 ⊗ h), and a termination gate
+    f_tg(s^{t+1}_i) = σ(w·s^{t+1}_i + b) per region gives the stopping distribution
+    β^t_i = f_tg(s^t_i) ∏_{k<t} (1 - f_tg(s^k_i)); the last step takes the remaining mass
+    (Algorithm 1: a region that never stops outputs its last Ô).
+
+    With ``attention=False`` every region sees the last language vector (the paper's
+    concatenation baseline when T = 1).
+    """
+
+    def __init__(self, dim: int, text_dim: int, *, steps: int = 4, attention: bool = True,
+                 kernel_size: int = 3):
+        super().__init__()
+        if steps < 1:
+            raise ValueError(f"steps (T) must be >= 1, got {steps}")
+        self.steps, self.attention = steps, attention
+        p = kernel_size // 2
+        self.W = nn.Linear(text_dim, dim, bias=False)  # bilinear attention s^T W u
+        self.gates = nn.Conv2d(dim + text_dim, 2 * dim, kernel_size, padding=p)  # W1..W4 → z, r
+        self.cand_s = nn.Conv2d(dim, dim, kernel_size, padding=p, bias=False)  # W5
+        self.cand_u = nn.Conv2d(text_dim, dim, kernel_size, padding=p)  # W6, b
+        self.out = nn.Conv2d(dim, dim, kernel_size, padding=p)  # W7
+        self.stop = nn.Conv2d(dim, 1, 1)  # termination gate: a linear map of the state
+
+    def attend(self, S, U):
+        """Û^t: (B,D,M,N), (B,S,K) → (B,K,M,N) and the weights (B, M*N, S)."""
+        B, D, M, N = S.shape
+        if not self.attention:
+            return U[:, -1, :, None, None].expand(-1, -1, M, N), None
+        scores = torch.einsum("bdn,bsd->bns", S.flatten(2), self.W(U)) / math.sqrt(D)  # (B, MN, S)
+        beta = scores.softmax(-1)
+        U_hat = torch.einsum("bns,bsk->bkn", beta, U).reshape(B, -1, M, N)
+        return U_hat, beta
+
+    def forward(self, V, U) -> FusionOutput:
+        S, outs, gates, atts = V, [], [], []
+        for _ in range(self.steps):
+            U_hat, beta = self.attend(S, U)
+            z, r = torch.sigmoid(self.gates(torch.cat([S, U_hat], 1))).chunk(2, 1)
+            c = F.relu(self.cand_s(r * S) + self.cand_u(U_hat))
+            h = (1 - z) * S + z * c  # Ô^t
+            S = self.out(h)  # S^{t+1}
+            outs.append(h)
+            gates.append(torch.sigmoid(self.stop(S))[:, 0])  # (B, M, N)
+            atts.append(beta)
+        g = torch.stack(gates, 1)  # (B, T, M, N)
+        g = torch.cat([g[:, :-1], torch.ones_like(g[:, -1:])], 1)  # the last step takes what remains
+        survive = torch.cumprod(torch.cat([torch.ones_like(g[:, :1]), 1 - g[:, :-1]], 1), 1)
+        stop_prob = g * survive
+        attention = torch.stack(atts, 1) if self.attention else None
+        return FusionOutput(torch.stack(outs, 1), stop_prob, attention)
+
+
+# --------------------------------------------------------------------------- decoder
+def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
+    """Weights (C, C, k, k) that make a transposed convolution bilinear upsampling."""
+    factor = (kernel_size + 1) // 2
+    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    og = torch.arange(kernel_size, dtype=torch.float32)
+    filt1d = 1 - (og - center).abs() / factor
+    w = torch.zeros(channels, channels, kernel_size, kernel_size)
+    w[range(channels), range(channels)] = filt1d[:, None] * filt1d[None, :]
+    return w
+
+
+class Decoder(nn.Module):
+    """Two 1x1 convs (classifier) then one transposed conv, initialised bilinear, that upsamples
+    by ``stride`` (§4.1: kernel 16, stride 8)."""
+
+    def __init__(self, dim: int, num_classes: int, *, hidden: int = 16, stride: int = 8):
+        super().__init__()
+        self.classifier = nn.Sequential(nn.Conv2d(dim, hidden, 1), nn.ReLU(inplace=True),
+                                        nn.Conv2d(hidden, num_classes, 1))
+        k = 2 * stride
+        self.up = nn.ConvTranspose2d(num_classes, num_classes, k, stride=stride, padding=stride // 2)
+        with torch.no_grad():
+            self.up.weight.copy_(bilinear_kernel(num_classes, k))
+            self.up.bias.zero_()
+
+    def forward(self, O):
+        return self.up(self.classifier(O))
+
+
+# --------------------------------------------------------------------------- the model
+@dataclass
+class LBIEOutput:
+    logits: torch.Tensor  # (B, C, H, W) from the selected (sampled or most likely) stopping steps
+    fusion: FusionOutput
+    step_logits: torch.Tensor | None = None  # (B, T, C, H, W), "marginal" training only
+
+
+class LBIE(nn.Module):
+    """Language-based segmentation/colourisation network for CoSaL (§3, §4.1).
+
+    ``termination="gumbel"`` (paper): during training the stopping step of each region is a
+    Gumbel-softmax sample at temperature ``tau`` (annealed by the caller) over log β^t_i, and the
+    region's output is the sample-weighted mix of its Ô^t.  ``"marginal"`` (released code):
+    every step is decoded and the loss marginalises the stopping step per pixel
+    (:func:`lbie_loss`).  At evaluation both take the most likely stopping step.
+    """
+
+    def __init__(self, *, num_classes: int = 4, vocab_size: int = 20, steps: int = 4,
+                 attention: bool = True, termination: str = "gumbel",
+                 channels=(4, 4, 8, 8, 16, 16), text_dim: int = 16, classifier_hidden: int = 16):
+        super().__init__()
+        if termination not in TERMINATIONS:
+            raise ValueError(f"unknown termination {termination!r}; valid: {', '.join(TERMINATIONS)}")
+        self.termination = termination
+        self.encoder = ImageEncoder(channels)
+        self.text = SentenceEncoder(vocab_size, text_dim, text_dim)
+        D = self.encoder.out_channels
+        self.fusion = RecurrentAttentiveFusion(D, text_dim, steps=steps, attention=attention)
+        stride = 2 ** (len(channels) // 2)
+        self.decoder = Decoder(D, num_classes, hidden=classifier_hidden, stride=stride)
+        self.tau = 1.0  # Gumbel-softmax temperature; the training loop anneals it
+
+    @property
+    def steps(self) -> int:
+        return self.fusion.steps
+
+    def forward(self, images, tokens) -> LBIEOutput:
+        V = self.encoder(images)  # (B, D, M, N)
+        U = self.text(tokens)  # (B, S, K)
+        fus = self.fusion(V, U)
+        B, T, D, M, N = fus.outputs.shape
+        if self.training and self.termination == "marginal" and T > 1:
+            step_logits = self.decoder(fus.outputs.reshape(B * T, D, M, N))
+            step_logits = step_logits.reshape(B, T, *step_logits.shape[1:])
+            return LBIEOutput(self._select(step_logits, fus.stop_prob), fus, step_logits)
+        if self.training and T > 1:  # Gumbel-softmax relaxation of the stopping step
+            log_p = fus.stop_prob.clamp_min(1e-8).log()
+            weights = F.gumbel_softmax(log_p, tau=self.tau, hard=False, dim=1)  # (B, T, M, N)
+        else:
+            weights = F.one_hot(fus.stop_prob.argmax(1), T).permute(0, 3, 1, 2).to(fus.outputs.dtype)
+        O = (weights[:, :, None] * fus.outputs).sum(1)  # (B, D, M, N)
+        return LBIEOutput(self.decoder(O), fus)
+
+    @staticmethod
+    def _select(step_logits, stop_prob):
+        """Logits at each region's most likely stopping step (upsampled to pixels)."""
+        T = step_logits.shape[1]
+        idx = stop_prob.argmax(1)
+        scale = step_logits.shape[-1] // idx.shape[-1]
+        idx = idx.repeat_interleave(scale, 1).repeat_interleave(scale, 2)  # (B, H, W)
+        onehot = F.one_hot(idx, T).permute(0, 3, 1, 2)[:, :, None]
+        return (step_logits * onehot).sum(1)
+
+    @torch.no_grad()
+    def predict(self, images, tokens) -> torch.Tensor:
+        """Predicted label map (B, H, W)."""
+        was = self.training
+        self.eval()
+        try:
+            return self(images, tokens).logits.argmax(1)
+        finally:
+            self.train(was)
+
+
+def pixel_weights(labels, fg_weight: float):
+    """The released code weights foreground pixels ``fg_weight`` (10) and background 1."""
+    return torch.where(labels > 0, fg_weight, 1.0)
+
+
+def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0):
+    """Pixel-wise softmax cross-entropy (§3), weighted as in the released code.
+
+    With ``step_logits`` (marginal termination) the stopping step is marginalised per pixel:
+    -log Σ_t β^t p(y | Ô^t), the stopping distribution upsampled to pixels.
+    """
+    w = pixel_weights(labels, fg_weight)
+    if out.step_logits is None:
+        nll = F.cross_entropy(out.logits, labels, reduction="none")
+    else:
+        B, T, C, H, W = out.step_logits.shape
+        logp_y = -F.cross_entropy(out.step_logits.reshape(B * T, C, H, W), labels.repeat_interleave(T, 0),
+                                  reduction="none").reshape(B, T, H, W)
+        scale = H // out.fusion.stop_prob.shape[-2]
+        log_stop = out.fusion.stop_prob.clamp_min(1e-8).log()
+        log_stop = log_stop.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+        nll = -torch.logsumexp(log_stop + logp_y, dim=1)
+    return (w * nll).sum() / w.sum()

@@ -1,0 +1,62 @@
+"""Render the results tables from ``results/*.json`` (never typed by hand)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .utils import load_json
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _fmt(ms: dict | None) -> str:
+    if not ms:
+        return "–"
+    return f"{ms['mean']:.3f} ± {ms['std']:.3f}" if ms["seeds"] > 1 else f"{ms['mean']:.3f}"
+
+
+def render_table2(result: dict, metric: str = "iou") -> str:
+    """Markdown: LBIE Table 2 (CoSaL IoU by number of direct descriptions), paper vs ours."""
+    rows = result["rows"]
+    prov = result.get("provenance", {})
+    lines = [f"CoSaL, LBIE Table 2 — `{metric}` (mean ± std over seeds), preset `{prov.get('preset')}`, "
+             f"termination `{prov.get('termination')}`" + ("" if result.get("complete", True) else " — INCOMPLETE"),
+             "",
+             "| coverage | T | attention | paper 4 | ours 4 | paper 6 | ours 6 | paper 8 | ours 8 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    keys = []
+    for r in rows:
+        k = (r["coverage"], r["T"], r["attention"])
+        if k not in keys:
+            keys.append(k)
+    for cov, T, att in keys:
+        cells = []
+        for d in (4, 6, 8):
+            r = next((r for r in rows if (r["coverage"], r["T"], r["attention"], r["num_direct"]) == (cov, T, att, d)),
+                     None)
+            cells += [f"{r['paper']:.4f}" if r else "–", _fmt(r.get(metric)) if r else "–"]
+        lines.append(f"| {cov} | {T} | {'yes' if att else 'no'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_all(results_dir: str | Path = RESULTS) -> str:
+    parts = []
+    path = Path(results_dir) / "cosal_table2.json"
+    if path.exists():
+        result = load_json(path)
+        for metric in ("iou", "iou_determined"):
+            parts.append(render_table2(result, metric))
+    return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"
+
+
+def update_readme(readme: str | Path = ROOT / "README.md", results_dir: str | Path = RESULTS) -> Path:
+    """Replace the README section between the results markers with the rendered tables."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no '{README_START}' … '{README_END}' section")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{render_all(results_dir)}\n{README_END}{tail}")
+    return readme
