@@ -8,4 +8,5 @@ from .lbie_model import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, 
                          bilinear_kernel, lbie_loss)
 from .metrics import ColorIoU, CoSaLShapeIoU, mean_std
 from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
-from .cosal_experiment import evaluate_predictions, images_from_labels, predict_cosal, train_cosal
+from .cosal_experiment import (CoSaLRun, evaluate_predictions, images_from_labels, iterate, load_or_train_cosal,
+                               predict_cosal, publish_checkpoint, train_cosal)

@@ -76,7 +76,7 @@ def run_name(cfg: dict) -> str:
 
 def build_model(cfg: dict) -> LBIE:
     return LBIE(num_classes=cfg["num_colors"] + 1, steps=cfg["steps"], attention=cfg["attention"],
-                termination=cfg["termination"])
+                termination=cfg["termination"], input_skip=cfg.get("input_skip", True))
 
 
 def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: str = "full", num_colors: int = 3,
@@ -84,7 +84,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 epochs: int | None = None, n_train: int | None = None, n_test: int | None = None,
                 batch_size: int | None = None, lr: float | None = None, run_dir: str | Path | None = "auto",
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
-                fg_weight: float = 10.0, stop_after_epoch: int | None = None) -> CoSaLRun:
+                fg_weight: float = 10.0, input_skip: bool = True,
+                stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
     ``run_dir="auto"`` uses ``runs/cosal/<name>``; ``None`` keeps nothing on disk.  With
@@ -92,7 +93,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
     """
     cfg = get_preset("cosal", preset, epochs=epochs, n_train=n_train, n_test=n_test, batch_size=batch_size, lr=lr)
     cfg.update(num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps, attention=attention,
-               termination=termination, seed=seed, tau=list(tau), fg_weight=fg_weight)
+               termination=termination, seed=seed, tau=list(tau), fg_weight=fg_weight,
+               input_skip=input_skip)
     if run_dir == "auto":
         run_dir = Path("runs") / "cosal" / run_name(cfg)
     run_dir = Path(run_dir) if run_dir is not None else None
@@ -134,3 +136,53 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                                                    train_seconds=sum(h["epoch_seconds"] for h in history))},
                          run_dir / "metrics.json")
     return CoSaLRun(model, history, metrics, cfg, run_dir)
+
+
+# --------------------------------------------------------------------------- checkpoints
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+REGISTRY = CHECKPOINTS / "registry.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def publish_checkpoint(run: CoSaLRun, directory: str | Path = CHECKPOINTS) -> Path:
+    """Store a finished run's weights in ``checkpoints/`` and record its sha256 and metrics."""
+    from .utils import atomic_torch_save, load_json
+
+    directory = Path(directory)
+    name = run_name(run.config)
+    path = atomic_torch_save(run.model.state_dict(), directory / f"cosal-{name}.pt")
+    registry = directory / "registry.json"
+    entries = load_json(registry) if registry.exists() else {}
+    entries[name] = {"file": path.name, "sha256": _sha256(path), "config": run.config,
+                     "metrics": run.metrics, "history": run.history}
+    atomic_save_json(dict(sorted(entries.items())), registry)
+    return path
+
+
+def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", **kwargs) -> CoSaLRun:
+    """Load the published checkpoint of this configuration if there is one (its sha256 is
+    checked), else train it with :func:`train_cosal` (same keyword arguments)."""
+    from .train import CheckpointError
+    from .utils import load_json
+
+    preset = kwargs.pop("preset", "auto")
+    cfg = get_preset("cosal", preset, **{k: kwargs.get(k) for k in ("epochs", "n_train", "n_test", "batch_size", "lr")})
+    defaults = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
+                    seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True)
+    cfg.update({k: kwargs.get(k, v) for k, v in defaults.items()})
+    cfg["tau"] = list(cfg["tau"])
+    registry = Path(directory) / "registry.json"
+    entry = load_json(registry).get(run_name(cfg)) if registry.exists() else None
+    if entry is None or entry["config"] != cfg:
+        return train_cosal(preset=preset, device=device, **kwargs)
+    path = Path(directory) / entry["file"]
+    if not path.exists() or _sha256(path) != entry["sha256"]:
+        raise CheckpointError(f"checkpoint {path} is missing or does not match the sha256 in {registry}")
+    model = build_model(cfg)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return CoSaLRun(model.to(get_device(device)).eval(), entry["history"], entry["metrics"], cfg, None)

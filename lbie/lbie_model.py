@@ -168,7 +168,8 @@ class LBIE(nn.Module):
 
     def __init__(self, *, num_classes: int = 4, vocab_size: int = 20, steps: int = 4,
                  attention: bool = True, termination: str = "gumbel",
-                 channels=(4, 4, 8, 8, 16, 16), text_dim: int = 16, classifier_hidden: int = 16):
+                 channels=(4, 4, 8, 8, 16, 16), text_dim: int = 16, classifier_hidden: int = 16,
+                 input_skip: bool = True):
         super().__init__()
         if termination not in TERMINATIONS:
             raise ValueError(f"unknown termination {termination!r}; valid: {', '.join(TERMINATIONS)}")
@@ -179,19 +180,29 @@ class LBIE(nn.Module):
         self.fusion = RecurrentAttentiveFusion(D, text_dim, steps=steps, attention=attention)
         stride = 2 ** (len(channels) // 2)
         self.decoder = Decoder(D, num_classes, hidden=classifier_hidden, stride=stride)
+        # Deviation (documented): a 1x1 conv that sees the input image at full resolution next to
+        # the upsampled logits.  CoSaL's coloured pixels are exactly the input's black pixels, but a
+        # 6x6 map upsampled by one deconvolution cannot draw 16 px shapes; the skip separates
+        # the language reasoning that Table 2 measures from drawing boundaries.
+        self.skip = nn.Conv2d(num_classes + 3, num_classes, 1) if input_skip else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
         self.tau = 1.0  # Gumbel-softmax temperature; the training loop anneals it
+        # channels_last makes these small convolutions 1.5-4x faster on CPU (see lbie.bench)
+        self.to(memory_format=torch.channels_last)
 
     @property
     def steps(self) -> int:
         return self.fusion.steps
 
     def forward(self, images, tokens) -> LBIEOutput:
-        V = self.encoder(images)  # (B, D, M, N)
+        V = self.encoder(images.contiguous(memory_format=torch.channels_last))  # (B, D, M, N)
         U = self.text(tokens)  # (B, S, K)
         fus = self.fusion(V, U)
         B, T, D, M, N = fus.outputs.shape
         if self.training and self.termination == "marginal" and T > 1:
-            step_logits = self.decoder(fus.outputs.reshape(B * T, D, M, N))
+            step_logits = self.decode(fus.outputs.reshape(B * T, D, M, N), images.repeat_interleave(T, 0))
             step_logits = step_logits.reshape(B, T, *step_logits.shape[1:])
             return LBIEOutput(self._select(step_logits, fus.stop_prob), fus, step_logits)
         if self.training and T > 1:  # Gumbel-softmax relaxation of the stopping step
@@ -200,7 +211,14 @@ class LBIE(nn.Module):
         else:
             weights = F.one_hot(fus.stop_prob.argmax(1), T).permute(0, 3, 1, 2).to(fus.outputs.dtype)
         O = (weights[:, :, None] * fus.outputs).sum(1)  # (B, D, M, N)
-        return LBIEOutput(self.decoder(O), fus)
+        return LBIEOutput(self.decode(O, images), fus)
+
+    def decode(self, O, images):
+        """Fused map (B, D, M, N) → logits (B, C, H, W)."""
+        logits = self.decoder(O)
+        if self.skip is not None:
+            logits = logits + self.skip(torch.cat([logits, images.to(logits.dtype)], 1))
+        return logits
 
     @staticmethod
     def _select(step_logits, stop_prob):
