@@ -17,7 +17,7 @@ PRESET_NAMES = ("smoke", "cpu", "paper")
 # batch 1, lr 1e-3, Adam beta1 0.5).
 _COSAL = {
     "smoke": dict(n_train=256, n_test=128, epochs=2, batch_size=32, lr=3e-3, eval_every=1),
-    "cpu": dict(n_train=50_000, n_test=10_000, epochs=4, batch_size=64, lr=3e-3, eval_every=1),
+    "cpu": dict(n_train=50_000, n_test=10_000, epochs=1, batch_size=32, lr=3e-3, eval_every=1),
     "paper": dict(n_train=50_000, n_test=10_000, epochs=30, batch_size=32, lr=1e-3, eval_every=1),
 }
 

@@ -1,6 +1,7 @@
 """Training and evaluating LBIE on CoSaL (paper §4.1, Table 2)."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,10 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
 
     def train_step(batch, step):
         x, t, y = batch
-        model.tau = annealed(tau[0], tau[1], step / max(total_steps - 1, 1))
+        progress = step / max(total_steps - 1, 1)
+        model.tau = annealed(tau[0], tau[1], progress)
+        for group in optimizer.param_groups:  # cosine decay to 0 (a function of the step: resumable)
+            group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
         return lbie_loss(model(x, t), y, fg_weight=fg_weight)
 
     def evaluate():
