@@ -8,8 +8,8 @@ from .lbie_model import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, 
                          bilinear_kernel, lbie_loss)
 from .metrics import ColorIoU, CoSaLShapeIoU, mean_std
 from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
-from .cosal_experiment import (CoSaLRun, evaluate_predictions, images_from_labels, iterate, load_or_train_cosal,
+from .cosal_experiment import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate, load_or_train_cosal,
                                predict_cosal, publish_checkpoint, train_cosal)
 from .plotting import (draw_caption_tree, plot_attention_steps, plot_caption_trees, plot_class_balance, plot_coverage,
-                       plot_feature_maps, plot_gumbel_temperatures, plot_iou_by_depth, plot_stop_steps,
+                       plot_feature_maps, plot_gumbel_temperatures, plot_iou_by_depth, plot_shapes, plot_stop_steps,
                        plot_training_curves, sentence_labels, show_cosal_examples, table2_frame)

@@ -60,6 +60,16 @@ def evaluate_predictions(pred: np.ndarray, data: CoSaL) -> dict:
             "iou_code_metric_determined": code(det), "iou_by_depth": by_depth}
 
 
+def caption_oracle(data: CoSaL, seed: int = 0) -> np.ndarray:
+    """The best a model can do from the caption: the true label map on the cells the caption
+    determines and, on the others, the right shape painted a colour drawn uniformly at random
+    (nothing in the caption constrains it).  Its IoU bounds any model's in expectation."""
+    rng = np.random.default_rng(seed)
+    guess = rng.integers(data.num_colors, size=data.determined.shape) + 1  # (N, 9)
+    colour = np.where(data.determined, data.cell_color + 1, guess)
+    return np.where(data.labels > 0, cell_map(colour, data.img_size), 0).astype(np.uint8)
+
+
 @dataclass
 class CoSaLRun:
     model: LBIE

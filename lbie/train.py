@@ -58,13 +58,14 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
         batches: Callable[[int], Iterable], train_step: Callable[[Any, int], torch.Tensor],
         evaluate: Callable[[], dict] | None = None, run_dir: str | Path | None = None,
         config: dict | None = None, resume: bool = True, eval_every: int = 1,
-        stop_after_epoch: int | None = None) -> list[dict]:
+        stop_after_epoch: int | None = None, log_every: int = 50) -> list[dict]:
     """Train ``model`` and return its history (one dict per epoch).
 
     batches(epoch) yields the epoch's batches (a deterministic function of the epoch);
     train_step(batch, global_step) returns the loss; evaluate() returns a dict of metrics.
     ``config`` is stored in the checkpoint; resuming with a different config is an error.
-    ``stop_after_epoch`` ends the call early (used to test kill-and-resume).
+    ``stop_after_epoch`` ends the call early (used to test kill-and-resume).  Each epoch's
+    record holds ``loss_curve``: [global step, mean loss of the last ``log_every`` steps] pairs.
     """
     history: list[dict] = []
     start_epoch, step = 0, 0
@@ -83,7 +84,7 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
 
     for epoch in range(start_epoch, epochs):
         model.train()
-        t0, total, count = time.perf_counter(), 0.0, 0
+        t0, total, count, curve, window = time.perf_counter(), 0.0, 0, [], []
         for batch in _progress(batches(epoch), desc=f"epoch {epoch + 1}/{epochs}"):
             loss = train_step(batch, step)
             if not torch.isfinite(loss):
@@ -93,8 +94,12 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
             loss.backward()
             optimizer.step()
             total, count, step = total + loss.item(), count + 1, step + 1
+            window.append(loss.item())
+            if len(window) == log_every:
+                curve.append([step, sum(window) / len(window)])
+                window = []
         record = {"epoch": epoch + 1, "step": step, "train_loss": total / max(count, 1),
-                  "epoch_seconds": time.perf_counter() - t0}
+                  "epoch_seconds": time.perf_counter() - t0, "loss_curve": curve}
         if evaluate is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             model.eval()
             record.update(evaluate())
