@@ -14,7 +14,7 @@ from .cosal import CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
 from .train import annealed, fit
-from .utils import atomic_save_json, get_device, provenance, seed_everything
+from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
 DATA_KEYS = ("num_direct", "coverage", "num_colors")
@@ -41,8 +41,10 @@ def iterate(data: CoSaL, batch_size: int, *, device, generator: torch.Generator 
 def predict_cosal(model: LBIE, data: CoSaL, *, batch_size: int = 500, device="auto") -> np.ndarray:
     """Predicted label maps (N, H, W) uint8 for a whole data set."""
     device = get_device(device)
+    was_training = model.training
     model.eval()
     out = [model(x, t).logits.argmax(1).to(torch.uint8).cpu() for x, t, _ in iterate(data, batch_size, device=device)]
+    model.train(was_training)
     return torch.cat(out).numpy()
 
 
@@ -99,7 +101,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
-    ``run_dir="auto"`` uses ``runs/cosal/<name>``; ``None`` keeps nothing on disk.  With
+    ``run_dir="auto"`` uses ``<runs_dir()>/cosal/<name>``; ``None`` keeps nothing on disk.  With
     ``resume=True`` a finished run is simply loaded and an interrupted one continues.
     """
     cfg = get_preset("cosal", preset, epochs=epochs, n_train=n_train, n_test=n_test, batch_size=batch_size, lr=lr)
@@ -107,7 +109,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                termination=termination, seed=seed, tau=list(tau), fg_weight=fg_weight,
                input_skip=input_skip)
     if run_dir == "auto":
-        run_dir = Path("runs") / "cosal" / run_name(cfg)
+        run_dir = runs_dir() / "cosal" / run_name(cfg)
     run_dir = Path(run_dir) if run_dir is not None else None
     device = get_device(device)
     t_start = time.perf_counter()
@@ -193,6 +195,9 @@ def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", *
     registry = Path(directory) / "registry.json"
     entry = load_json(registry).get(run_name(cfg)) if registry.exists() else None
     if entry is None or entry["config"] != cfg:
+        if entry is not None:
+            diff = sorted(k for k in set(cfg) | set(entry["config"]) if cfg.get(k) != entry["config"].get(k))
+            print(f"checkpoint {entry['file']} was trained with other settings ({', '.join(diff)}); training")
         return train_cosal(preset=preset, device=device, **kwargs)
     path = Path(directory) / entry["file"]
     if not path.exists() or _sha256(path) != entry["sha256"]:

@@ -90,7 +90,8 @@ class RecurrentAttentiveFusion(nn.Module):
         self.stop = nn.Conv2d(dim, 1, 1)  # termination gate: a linear map of the state
 
     def attend(self, S, U):
-        """Û^t: (B,D,M,N), (B,S,K) → (B,K,M,N) and the weights (B, M*N, S)."""
+        """Û^t: (B,D,M,N), (B,S,K) → (B,K,M,N) and the weights (B, M*N, S).  The scores are
+        divided by √D (as in the released code) so the softmax starts near uniform."""
         B, D, M, N = S.shape
         if not self.attention:
             return U[:, -1, :, None, None].expand(-1, -1, M, N), None

@@ -201,9 +201,10 @@ def plot_coverage(rows: Sequence[dict], keys: Sequence[str] | None = None):
         ax.set_xlabel("number of direct sentences")
         ax.set_ylabel(key.replace("_", " "))
         ax.set_title(key.replace("_", " "), fontsize=10)
-    axes[0, 0].legend(title="coverage", fontsize=8)
-    fig.suptitle("how much of each image the caption determines")
-    fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="coverage", fontsize=8, title_fontsize=8,
+               loc="upper right", ncol=len(coverages), frameon=False)
+    fig.suptitle("how much of each image the caption determines", x=0.4)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
@@ -295,7 +296,7 @@ def plot_stop_steps(stop_prob):
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="step")
     ax = axes[1]
     steps = np.arange(1, T + 1)
-    ax.bar(steps - 0.2, p.mean((0, 2, 3)), 0.4, label="mean β^t (stop probability)")
+    ax.bar(steps - 0.2, p.mean((0, 2, 3)), 0.4, label=r"mean $\beta^t$ (stop probability)")
     ax.bar(steps + 0.2, np.bincount(best.ravel() - 1, minlength=T) / best.size, 0.4,
            label="share of regions stopping here (arg-max)")
     ax.set_xticks(steps)
@@ -434,3 +435,27 @@ def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
     if "paper" in frame and "iou" in frame:
         frame["iou - paper"] = frame["iou"] - frame["paper"]
     return frame
+
+
+def plot_shapes(n_samples: int = 4, *, cell: int = 16, seed: int = 0):
+    """The nine CoSaL shapes (rows) in ``n_samples`` random jitter draws each (columns), one
+    ``cell`` x ``cell`` grid cell per drawing, as the generator renders them."""
+    from .cosal import render_shape
+
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(SHAPES), n_samples, figsize=(1.1 * n_samples + 1.6, 1.05 * len(SHAPES)),
+                             squeeze=False)
+    for k, name in enumerate(SHAPES):
+        masks = render_shape(k, n_samples, cell, rng)
+        for j in range(n_samples):
+            ax = axes[k, j]
+            ax.imshow(~masks[j], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(f"{k}: {name}", rotation=0, ha="right", va="center", fontsize=8)
+            if k == 0:
+                ax.set_title(f"draw {j + 1}", fontsize=8)
+    fig.suptitle(f"the nine shapes ({cell}x{cell} px cell, token id: name)", fontsize=10)
+    fig.tight_layout()
+    return fig

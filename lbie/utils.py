@@ -124,6 +124,15 @@ def load_json(path: str | Path) -> Any:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
+def runs_dir() -> Path:
+    """Where training runs keep checkpoints (``LBIE_RUNS``; default ``runs/`` at the repository
+    root for a source checkout, else ``./runs``) — the same folder from notebooks and the CLI."""
+    if "LBIE_RUNS" in os.environ:
+        return Path(os.environ["LBIE_RUNS"])
+    root = Path(__file__).resolve().parent.parent
+    return root / "runs" if (root / ".git").exists() else Path("runs")
+
+
 def cache_dir() -> Path:
     """Where generated data sets are cached (``LBIE_CACHE``, default ``~/.cache/lbie``)."""
     return Path(os.environ.get("LBIE_CACHE", Path.home() / ".cache" / "lbie"))

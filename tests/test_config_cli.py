@@ -1,0 +1,203 @@
+"""Presets, the command line, the results tables and the Table 2 reproduction (smoke scale)."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import lbie
+from lbie import get_preset, resolve_preset
+from lbie.__main__ import main
+from lbie.reproduce import PAPER_TABLE2, reproduce, reproduce_cosal_table2, table2_jobs
+from lbie.results import README_END, README_START, render_all, render_table2, update_readme
+from lbie.utils import cache_dir
+
+
+def test_tests_never_touch_the_home_cache():
+    assert Path.home() / ".cache" not in cache_dir().parents
+    assert os.environ["LBIE_PROGRESS"] == "0"
+
+
+# --------------------------------------------------------------------------- presets
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(ValueError) as e:
+        get_preset("cosal", "huge")
+    for name in ("smoke", "cpu", "paper", "huge"):
+        assert name in str(e.value)
+
+
+def test_unknown_experiment():
+    with pytest.raises(ValueError, match="cosal"):
+        get_preset("imagenet", "smoke")
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_env_var_sets_default_preset(monkeypatch, name):
+    monkeypatch.setenv("LBIE_PRESET", name)
+    cfg = get_preset("cosal")
+    assert cfg["preset"] == name
+    assert cfg == get_preset("cosal", name)
+    assert get_preset("cosal", "auto")["preset"] == name
+    assert get_preset("cosal", None)["preset"] == name
+
+
+def test_preset_values(monkeypatch):
+    assert get_preset("cosal", "paper")["n_train"] == 50_000 and get_preset("cosal", "paper")["n_test"] == 10_000
+    smoke = get_preset("cosal", "smoke")
+    assert smoke["n_train"] <= 512 and smoke["epochs"] <= 2
+    monkeypatch.delenv("LBIE_PRESET", raising=False)
+    import torch
+
+    assert resolve_preset("auto") == ("paper" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("LBIE_PRESET", "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        get_preset("cosal")
+
+
+def test_overrides():
+    cfg = get_preset("cosal", "smoke", epochs=7, lr=None)
+    assert cfg["epochs"] == 7
+    assert cfg["lr"] == get_preset("cosal", "smoke")["lr"]  # None leaves the value alone
+    assert get_preset("cosal", "smoke")["epochs"] != 7  # presets are not mutated
+    with pytest.raises(ValueError, match="epoch") as e:
+        get_preset("cosal", "smoke", epoch=3)
+    assert "epochs" in str(e.value)  # the valid settings are listed
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_unknown_experiment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises((SystemExit, ValueError)) as e:
+        main(["reproduce", "nope", "--preset", "smoke", "--out", str(tmp_path / "x.json")])
+    assert "cosal-table2" in str(e.value) and "nope" in str(e.value)
+    assert not (tmp_path / "x.json").exists()
+    with pytest.raises(ValueError, match="cosal-table2"):
+        reproduce("nope")
+
+
+def test_cli_usage_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        main([])
+    assert e.value.code != 0
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce"])  # the experiment is required
+    assert e.value.code != 0
+    assert "experiment" in capsys.readouterr().err
+
+
+def test_cli_results_prints_tables(capsys, tmp_path, monkeypatch):
+    import lbie.results as results
+
+    (tmp_path / "cosal_table2.json").write_text(json.dumps(_result()))
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    monkeypatch.setattr(results.render_all, "__defaults__", (tmp_path,))
+    assert main(["results"]) == 0
+    out = capsys.readouterr().out
+    assert "0.4030" in out and "iou_determined" in out
+
+
+# --------------------------------------------------------------------------- results tables
+def _result():
+    def ms(mean, std, seeds=3):
+        return {"mean": mean, "std": std, "seeds": seeds}
+
+    rows = [
+        {"coverage": "full", "T": 1, "attention": True, "num_direct": 4, "iou": ms(0.4512, 0.0123),
+         "iou_determined": ms(0.5, 0.01), "paper": 0.4030},
+        {"coverage": "full", "T": 1, "attention": True, "num_direct": 8, "iou": ms(0.75, 0.0, 1),
+         "iou_determined": ms(0.8, 0.0, 1), "paper": 0.7097},
+        {"coverage": "released", "T": 4, "attention": True, "num_direct": 6, "iou": ms(0.3, 0.02),
+         "iou_determined": ms(0.4, 0.03), "paper": 0.5313},
+    ]
+    return {"experiment": "cosal-table2", "complete": True,
+            "provenance": {"preset": "smoke", "termination": "gumbel"}, "rows": rows}
+
+
+def test_render_table2():
+    text = render_table2(_result())
+    assert "0.4030" in text and "0.7097" in text and "0.5313" in text  # the paper's numbers
+    assert "0.451 ± 0.012" in text and "0.300 ± 0.020" in text  # ours, mean ± std over seeds
+    assert "| 0.750 |" in text  # a single seed has no ±
+    lines = [ln for ln in text.splitlines() if ln.startswith("| full") or ln.startswith("| released")]
+    assert len(lines) == 2  # one line per (coverage, T, attention)
+    full = next(ln for ln in lines if ln.startswith("| full"))
+    cells = [c.strip() for c in full.strip("|").split("|")]
+    assert cells == ["full", "1", "yes", "0.4030", "0.451 ± 0.012", "–", "–", "0.7097", "0.750"]
+    assert "smoke" in text and "INCOMPLETE" not in text
+    assert "INCOMPLETE" in render_table2({**_result(), "complete": False})
+    det = render_table2(_result(), "iou_determined")
+    assert "0.500 ± 0.010" in det and "0.451" not in det
+
+
+def test_update_readme(tmp_path):
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    (results_dir / "cosal_table2.json").write_text(json.dumps(_result()))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nintro\n\n{README_START}\nold stuff\n{README_END}\n\n## After\ntail text\n")
+    update_readme(readme, results_dir)
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nintro\n\n" + README_START)
+    assert text.endswith(README_END + "\n\n## After\ntail text\n")
+    assert "old stuff" not in text
+    assert "0.451 ± 0.012" in text and "0.4030" in text
+    between = text.split(README_START)[1].split(README_END)[0]
+    assert between.strip() == render_all(results_dir)
+    update_readme(readme, results_dir)  # idempotent
+    assert readme.read_text() == text
+    # no results → a placeholder, markers kept
+    update_readme(readme, tmp_path / "empty")
+    assert "no results yet" in readme.read_text() and README_END in readme.read_text()
+
+
+@pytest.mark.parametrize("content", ["# no markers here\n", f"# only start\n{README_START}\n"])
+def test_update_readme_without_markers(tmp_path, content):
+    readme = tmp_path / "README.md"
+    readme.write_text(content)
+    with pytest.raises(ValueError, match="results:start"):
+        update_readme(readme, tmp_path)
+    assert readme.read_text() == content  # untouched
+
+
+# --------------------------------------------------------------------------- Table 2 reproduction
+def test_table2_jobs():
+    jobs = table2_jobs("smoke", 2, ("full",), "gumbel", epochs=1)
+    assert len(jobs) == 9 * 2
+    assert {(j["steps"], j["attention"], j["num_direct"]) for j in jobs} == {
+        (T, a, d) for (T, a) in PAPER_TABLE2 for d in (4, 6, 8)}
+    assert all(j["epochs"] == 1 and j["coverage"] == "full" and j["preset"] == "smoke" for j in jobs)
+
+
+def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # runs/ goes here
+    # reproduce sets torch's thread count to cpu_count // jobs; keep it at one on this shared machine
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    out = tmp_path / "t2.json"
+    result = reproduce_cosal_table2(preset="smoke", seeds=1, coverages=("full",), out=out, epochs=1,
+                                    n_train=32, n_test=16, batch_size=16, device="cpu")
+    saved = json.loads(out.read_text())
+    assert saved["complete"] is True and result["complete"] is True
+    assert saved["experiment"] == "cosal-table2"
+    assert saved["provenance"]["preset"] == "smoke" and saved["provenance"]["overrides"]["n_train"] == 32
+    rows = saved["rows"]
+    assert len(rows) == 9
+    assert {(r["T"], r["attention"], r["num_direct"]) for r in rows} == {
+        (T, a, d) for (T, a) in PAPER_TABLE2 for d in (4, 6, 8)}
+    for r in rows:
+        for key in ("coverage", "T", "attention", "num_direct", "iou", "iou_determined", "iou_code_metric",
+                    "paper"):
+            assert key in r, key
+        assert r["coverage"] == "full"
+        assert set(r["iou"]) == {"mean", "std", "seeds"} and r["iou"]["seeds"] == 1 and r["iou"]["std"] == 0
+        assert 0.0 <= r["iou"]["mean"] <= 1.0
+        assert r["iou_determined"]["mean"] == pytest.approx(r["iou"]["mean"])  # full coverage: all determined
+        assert 0.0 <= r["iou_code_metric"]["mean"] <= 1.0
+        assert r["paper"] == PAPER_TABLE2[(r["T"], r["attention"])][r["num_direct"]]
+    runs = sorted(p.name for p in (tmp_path / "runs" / "cosal").iterdir())
+    assert len(runs) == 9 and all((tmp_path / "runs" / "cosal" / n / "metrics.json").exists() for n in runs)
+    for n in runs:
+        m = json.loads((tmp_path / "runs" / "cosal" / n / "metrics.json").read_text())
+        assert m["config"]["epochs"] == 1 and m["config"]["n_train"] == 32
+    # the table renders from it
+    text = render_table2(saved)
+    assert "0.2107" in text and "0.7017" in text

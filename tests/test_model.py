@@ -1,0 +1,180 @@
+"""The LBIE model (DESIGN §4.2): shapes, stopping distribution, gradients, attention, decoder."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lbie import LBIE, RecurrentAttentiveFusion, bilinear_kernel, generate_cosal, images_from_labels, lbie_loss
+from lbie.lbie_model import Decoder
+
+B, C = 3, 4
+SWITCHES = list(itertools.product((1, 4), (True, False), ("gumbel", "marginal"), (True, False)))
+IDS = [f"T{T}-{'att' if a else 'noatt'}-{term}-{'skip' if s else 'noskip'}" for T, a, term, s in SWITCHES]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    data = generate_cosal(B, num_direct=4, seed=0)
+    labels = torch.from_numpy(data.labels).long()
+    return images_from_labels(labels), torch.from_numpy(data.tokens), labels
+
+
+def _model(T, att, term, skip, seed=0):
+    torch.manual_seed(seed)
+    return LBIE(num_classes=C, steps=T, attention=att, termination=term, input_skip=skip)
+
+
+@pytest.mark.parametrize("T,att,term,skip", SWITCHES, ids=IDS)
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_output_shapes(batch, T, att, term, skip, mode):
+    x, tok, _ = batch
+    model = _model(T, att, term, skip)
+    model.train(mode == "train")
+    out = model(x, tok)
+    assert out.logits.shape == (B, C, 48, 48)
+    assert out.fusion.outputs.shape == (B, T, 16, 6, 6)
+    assert out.fusion.stop_prob.shape == (B, T, 6, 6)
+    if att:
+        assert out.fusion.attention.shape == (B, T, 36, 9)
+    else:
+        assert out.fusion.attention is None
+    if mode == "train" and term == "marginal" and T > 1:
+        assert out.step_logits.shape == (B, T, C, 48, 48)
+    else:
+        assert out.step_logits is None
+    assert torch.isfinite(out.logits).all()
+    sp = out.fusion.stop_prob
+    assert (sp >= 0).all()
+    torch.testing.assert_close(sp.sum(1), torch.ones(B, 6, 6))
+    pred = model.predict(x, tok)
+    assert pred.shape == (B, 48, 48) and pred.dtype == torch.long
+    assert pred.min() >= 0 and pred.max() < C
+    assert model.training == (mode == "train")  # predict restores the mode
+
+
+@pytest.mark.parametrize("T,att,term,skip", SWITCHES, ids=IDS)
+def test_gradients_reach_parameters(batch, T, att, term, skip):
+    x, tok, y = batch
+    model = _model(T, att, term, skip)
+    model.train()
+    loss = lbie_loss(model(x, tok), y)
+    assert torch.isfinite(loss)
+    loss.backward()
+    # Parameters that this configuration never uses (by design): the attention bilinear map W
+    # without attention; with T = 1 the state update W7 and the termination gate feed nothing
+    # (the single step's fused map is the output and the last step always stops).
+    unused = set()
+    if not att:
+        unused.add("fusion.W.weight")
+    if T == 1:
+        unused |= {"fusion.out.weight", "fusion.out.bias", "fusion.stop.weight", "fusion.stop.bias"}
+    no_grad = {n for n, p in model.named_parameters() if p.requires_grad and p.grad is None}
+    assert no_grad == unused
+    for name, p in model.named_parameters():
+        if name in unused:
+            continue
+        assert torch.isfinite(p.grad).all(), name
+        if name.startswith(("encoder.", "text.", "fusion.gates", "fusion.cand")):
+            assert p.grad.abs().sum() > 0, name
+    if skip:
+        assert model.skip.weight.grad.abs().sum() > 0
+    if T > 1:  # the termination gates are trained in both modes
+        assert model.fusion.stop.weight.grad.abs().sum() > 0
+
+
+def test_attention_rows_sum_to_one():
+    torch.manual_seed(0)
+    fus = RecurrentAttentiveFusion(8, 5, steps=3, attention=True)
+    out = fus(torch.randn(2, 8, 4, 5), torch.randn(2, 7, 5))
+    assert out.attention.shape == (2, 3, 20, 7)
+    assert (out.attention >= 0).all()
+    torch.testing.assert_close(out.attention.sum(-1), torch.ones(2, 3, 20))
+    assert out.outputs.shape == (2, 3, 8, 4, 5)
+    torch.testing.assert_close(out.stop_prob.sum(1), torch.ones(2, 4, 5))
+    off = RecurrentAttentiveFusion(8, 5, steps=3, attention=False)(torch.randn(2, 8, 4, 5), torch.randn(2, 7, 5))
+    assert off.attention is None
+
+
+def test_no_attention_sees_only_last_sentence():
+    torch.manual_seed(0)
+    fus = RecurrentAttentiveFusion(8, 5, steps=2, attention=False)
+    V, U = torch.randn(1, 8, 3, 3), torch.randn(1, 4, 5)
+    U2 = U.clone()
+    U2[:, :-1] = torch.randn(1, 3, 5)  # change all but the last language vector
+    torch.testing.assert_close(fus(V, U).outputs, fus(V, U2).outputs)
+    fus_att = RecurrentAttentiveFusion(8, 5, steps=2, attention=True)
+    assert not torch.allclose(fus_att(V, U).outputs, fus_att(V, U2).outputs)
+
+
+def test_eval_uses_most_likely_stopping_step(batch):
+    x, tok, _ = batch
+    model = _model(4, True, "gumbel", True).eval()
+    with torch.no_grad():
+        out = model(x, tok)
+        fus = out.fusion
+        idx = fus.stop_prob.argmax(1)  # (B, 6, 6)
+        O = torch.gather(fus.outputs, 1, idx[:, None, None].expand(-1, 1, 16, -1, -1))[:, 0]
+        torch.testing.assert_close(out.logits, model.decode(O, x))
+
+
+@pytest.mark.parametrize("s", [2, 4, 8])
+def test_bilinear_kernel_is_bilinear_upsampling(s):
+    up = torch.nn.ConvTranspose2d(3, 3, 2 * s, stride=s, padding=s // 2, bias=False)
+    with torch.no_grad():
+        up.weight.copy_(bilinear_kernel(3, 2 * s))
+    x = torch.randn(2, 3, 6, 7)
+    with torch.no_grad():
+        a = up(x)
+    b = F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+    assert a.shape == b.shape == (2, 3, 6 * s, 7 * s)
+    torch.testing.assert_close(a[..., s:-s, s:-s], b[..., s:-s, s:-s], atol=1e-5, rtol=1e-5)
+    # channels are not mixed
+    w = bilinear_kernel(3, 2 * s)
+    assert w[0, 1].abs().sum() == 0 and w[1, 1].sum() > 0
+
+
+def test_decoder_initialised_bilinear():
+    torch.manual_seed(0)
+    dec = Decoder(16, C, stride=8)
+    O = torch.randn(1, 16, 6, 6)
+    with torch.no_grad():
+        got = dec(O)
+        want = F.interpolate(dec.classifier(O), scale_factor=8, mode="bilinear", align_corners=False)
+    assert got.shape == (1, C, 48, 48)
+    torch.testing.assert_close(got[..., 8:-8, 8:-8], want[..., 8:-8, 8:-8], atol=1e-5, rtol=1e-5)
+
+
+def test_loss_is_weighted_cross_entropy(batch):
+    x, tok, y = batch
+    model = _model(4, True, "gumbel", True).eval()
+    out = model(x, tok)
+    torch.testing.assert_close(lbie_loss(out, y, fg_weight=1.0), F.cross_entropy(out.logits, y))
+    w = torch.where(y > 0, 10.0, 1.0)
+    ce = F.cross_entropy(out.logits, y, reduction="none")
+    torch.testing.assert_close(lbie_loss(out, y), (w * ce).sum() / w.sum())
+
+
+def test_marginal_loss_one_step_equals_plain():
+    """With a stopping distribution concentrated on one step, the marginal loss is that step's loss."""
+    data = generate_cosal(2, seed=1)
+    y = torch.from_numpy(data.labels).long()
+    x, tok = images_from_labels(y), torch.from_numpy(data.tokens)
+    model = _model(4, True, "marginal", True).train()
+    out = model(x, tok)
+    sp = torch.zeros_like(out.fusion.stop_prob)
+    sp[:, 2] = 1.0
+    out.fusion.stop_prob = sp
+    plain = out.__class__(out.step_logits[:, 2], out.fusion)
+    torch.testing.assert_close(lbie_loss(out, y), lbie_loss(plain, y), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [0, -1])
+def test_bad_steps(steps):
+    with pytest.raises(ValueError, match="steps"):
+        LBIE(steps=steps)
+
+
+def test_bad_termination():
+    with pytest.raises(ValueError, match="termination"):
+        LBIE(termination="softmax")
