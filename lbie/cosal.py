@@ -259,6 +259,8 @@ def load_cosal(split: str, n: int, *, num_direct: int = 4, num_colors: int = 3, 
     """The ``train`` or ``test`` split (different seeds), cached on disk by its parameters."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; valid: train, test")
+    if coverage not in COVERAGES:
+        raise ValueError(f"unknown coverage {coverage!r}; valid: {', '.join(COVERAGES)}")
     params = dict(split=split, n=n, num_direct=num_direct, num_colors=num_colors, coverage=coverage,
                   seed=seed, img_size=img_size, version=_VERSION)
     split_seed = [seed, {"train": 0, "test": 1}[split], num_direct, num_colors, COVERAGES.index(coverage)]
@@ -273,8 +275,8 @@ def load_cosal(split: str, n: int, *, num_direct: int = 4, num_colors: int = 3, 
             with np.load(path) as z:
                 return CoSaL(**{k: z[k] for k in _ARRAYS}, num_colors=num_colors, num_direct=num_direct,
                              coverage=coverage)
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a damaged cache entry is regenerated, never trusted
+        except Exception:  # truncated/empty/garbage (BadZipFile, EOFError, ...): regenerate, never trust
+            path.unlink(missing_ok=True)
     data = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")

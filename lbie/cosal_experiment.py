@@ -13,7 +13,7 @@ from .config import get_preset
 from .cosal import CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
-from .train import annealed, fit
+from .train import CHECKPOINT, annealed, fit, load_checkpoint
 from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
@@ -140,12 +140,15 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
         m = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
         return {k: m[k] for k in ("iou", "iou_determined", "iou_code_metric")}
 
+    ckpt = run_dir / CHECKPOINT if run_dir is not None else None
+    epochs_before = load_checkpoint(ckpt)["epoch"] if ckpt is not None and resume and ckpt.exists() else 0
     history = fit(model, optimizer=optimizer, epochs=cfg["epochs"], batches=batches, train_step=train_step,
                   evaluate=evaluate, run_dir=run_dir, config=cfg, resume=resume, eval_every=cfg["eval_every"],
                   stop_after_epoch=stop_after_epoch)
     metrics = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
     done = len(history) and history[-1]["epoch"] == cfg["epochs"]
-    if run_dir is not None and done and not (run_dir / "metrics.json").exists():
+    trained_now = len(history) and history[-1]["epoch"] > epochs_before
+    if run_dir is not None and done and (trained_now or not (run_dir / "metrics.json").exists()):
         atomic_save_json({"experiment": "cosal", "config": cfg, "metrics": metrics, "history": history,
                           "provenance": provenance(device=str(device), preset=cfg["preset"], seed=seed,
                                                    wall_seconds=time.perf_counter() - t_start,

@@ -343,14 +343,28 @@ def plot_gumbel_temperatures(probs, taus=(5.0, 1.0, 0.5, 0.1), *, n_samples: int
 
 # --------------------------------------------------------------------------- training and results
 def plot_training_curves(history: Sequence[dict], *, title: str = "training"):
-    """Training loss and test IoUs per epoch from a training history (list of dicts with
-    ``epoch``, ``train_loss`` and, when evaluated, ``iou``, ``iou_determined``, ``iou_code_metric``)."""
+    """Left: the training loss.  When the records hold ``loss_curve`` ([global step, mean loss of
+    the last steps] pairs, written by :func:`lbie.train.fit`) the loss is drawn against the
+    training step, with each epoch's mean loss as a dot at the epoch's last step; otherwise the
+    epoch means against the epoch.  Right: the test IoUs per epoch (``iou``, ``iou_determined``,
+    ``iou_code_metric`` when evaluated)."""
     epochs = [h["epoch"] for h in history]
+    curve = [pt for h in history for pt in h.get("loss_curve") or []]
+    by_step = all("step" in h for h in history)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    axes[0].plot(epochs, [h["train_loss"] for h in history], "o-")
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("weighted cross-entropy")
-    axes[0].set_title("training loss")
+    ax = axes[0]
+    if curve:
+        ax.plot(*zip(*curve), "-", lw=1.2, color="tab:blue", label="running mean of the batch losses")
+    if by_step:
+        ax.plot([h["step"] for h in history], [h["train_loss"] for h in history], "o", color="tab:red",
+                label="epoch mean", zorder=3)
+        ax.set_xlabel("training step (batches)")
+        ax.legend(fontsize=8)
+    else:
+        ax.plot(epochs, [h["train_loss"] for h in history], "o-")
+        ax.set_xlabel("epoch")
+    ax.set_ylabel("weighted cross-entropy")
+    ax.set_title("training loss")
     for key, style in (("iou", "o-"), ("iou_determined", "s--"), ("iou_code_metric", "^:")):
         pts = [(h["epoch"], h[key]) for h in history if key in h]
         if pts:
@@ -358,10 +372,10 @@ def plot_training_curves(history: Sequence[dict], *, title: str = "training"):
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("IoU (test)")
     axes[1].set_ylim(0, 1)
-    axes[1].set_title("test IoU")
+    axes[1].set_title("test IoU after each epoch")
     axes[1].legend(fontsize=8)
-    for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    for a in axes:
+        a.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -435,6 +449,209 @@ def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
     if "paper" in frame and "iou" in frame:
         frame["iou - paper"] = frame["iou"] - frame["paper"]
     return frame
+
+
+def plot_table2(result: dict, *, metric: str = "iou"):
+    """LBIE Table 2, paper vs ours, as grouped bars: one panel per number of direct sentences, one
+    group per model (T, attention), bars for the paper and for our runs in each coverage mode
+    (mean over seeds, error bars = std).  ``result`` is the dict written by
+    :func:`lbie.reproduce.reproduce_cosal_table2`; configurations not run yet have no bar."""
+    from .reproduce import PAPER_TABLE2
+
+    rows = result["rows"]
+    models = list(PAPER_TABLE2)
+    coverages = [c for c in ("released", "full") if any(r["coverage"] == c for r in rows)]
+    series = [("paper", "0.55")] + [(f"ours, {c}", col) for c, col in zip(coverages, ("tab:orange", "tab:green"))]
+    width = 0.8 / len(series)
+    x = np.arange(len(models))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharey=True)
+    for ax, d in zip(axes, (4, 6, 8)):
+        for k, (name, colour) in enumerate(series):
+            vals, errs = [], []
+            for T, att in models:
+                if name == "paper":
+                    vals.append(PAPER_TABLE2[T, att][d])
+                    errs.append(0.0)
+                    continue
+                cov = name.split(", ")[1]
+                row = next((r for r in rows if (r["coverage"], r["T"], r["attention"], r["num_direct"])
+                            == (cov, T, att, d)), None)
+                m, e = _mean_std(row[metric]) if row is not None and metric in row else (np.nan, 0.0)
+                vals.append(m)
+                errs.append(e)
+            pos = x + (k - (len(series) - 1) / 2) * width
+            ax.bar(pos, vals, width, yerr=errs, capsize=3, color=colour, label=name, edgecolor="0.3", lw=0.5)
+            for px, v in zip(pos, vals):
+                if np.isfinite(v):
+                    ax.text(px, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+        ax.set_xticks(x, [f"T={T}\n{'attention' if att else 'no attention'}" for T, att in models], fontsize=8)
+        ax.set_xlabel("model")
+        ax.set_title(f"{d} direct descriptions", fontsize=10)
+        ax.set_ylim(0, 1.18)
+        ax.axhline(1, color="k", lw=0.6, ls=":")
+    axes[0].set_ylabel(f"{metric} (test)")
+    axes[0].legend(fontsize=8, loc="upper left")
+    complete = "" if result.get("complete", True) else " — INCOMPLETE run"
+    fig.suptitle(f"LBIE Table 2 on CoSaL: paper vs ours ({metric}; error bars: std over seeds){complete}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_iou_ceiling(rows: Sequence[dict], keys: Sequence[str] | None = None, *,
+                     title: str = "how far below 1 the caption alone keeps IoU"):
+    """Grouped bars: x = number of direct sentences, one bar per key of ``rows`` (dicts with
+    ``num_direct`` and numeric values, NaN = not available), the value written on each bar."""
+    keys = list(keys or [k for k in rows[0] if k != "num_direct"])
+    directs = [r["num_direct"] for r in rows]
+    width = 0.8 / len(keys)
+    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(keys) * len(directs) / 2, 4))
+    colours = plt.get_cmap("tab10").colors
+    for k, key in enumerate(keys):
+        vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+        pos = np.arange(len(rows)) + (k - (len(keys) - 1) / 2) * width
+        ax.bar(pos, np.nan_to_num(vals), width, label=key, color=colours[k % 10], edgecolor="0.3", lw=0.5)
+        for px, v in zip(pos, vals):
+            ax.text(px, (0 if np.isnan(v) else v) + 0.015, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center",
+                    va="bottom", fontsize=7, rotation=90)
+    ax.set_xticks(np.arange(len(rows)), [str(d) for d in directs])
+    ax.set_xlabel("number of direct sentences")
+    ax.set_ylabel("share / IoU")
+    ax.set_ylim(0, 1.2)
+    ax.axhline(1, color="k", lw=0.6, ls=":")
+    ax.legend(fontsize=7.5, loc="upper left", ncol=2)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- reasoning analysis
+def region_cells(M: int, N: int) -> np.ndarray:
+    """(M, N): the grid cell (0-8, row-major) that each region of an M x N feature map lies in."""
+    return (np.arange(M)[:, None] * 3 // M) * 3 + np.arange(N)[None, :] * 3 // N
+
+
+def _region_depth(data: CoSaL, M: int, N: int, idx=slice(None)) -> np.ndarray:
+    return data.depth[idx][:, region_cells(M, N)]  # (n, M, N)
+
+
+def _depth_name(d: int) -> str:
+    return "undetermined" if d < 0 else ("direct (depth 0)" if d == 0 else f"depth {d}")
+
+
+def plot_stop_maps(data: CoSaL, indices: Iterable[int], stop_prob):
+    """The most likely stopping step of every region over the target image, for several images
+    (paper Fig. 5 style).  ``stop_prob``: (N, T, M, N) for the whole data set or one per index.
+    The small grey label in each cell's corner is its reasoning depth (D = direct, – =
+    undetermined)."""
+    indices = [int(i) for i in indices]
+    p = _np(stop_prob)
+    if len(p) == len(indices) and len(p) != len(data):
+        p = dict(zip(indices, p))
+    T, M, N = p[indices[0]].shape
+    cmap = plt.get_cmap("viridis", T)
+    fig, axes = plt.subplots(1, len(indices), figsize=(2.7 * len(indices) + 1.2, 3.2), squeeze=False)
+    for ax, i in zip(axes[0], indices):
+        best = p[i].argmax(0) + 1
+        ax.imshow(data.targets(i), extent=(0, N, M, 0), interpolation="nearest")
+        im = ax.imshow(best, extent=(0, N, M, 0), cmap=cmap, vmin=0.5, vmax=T + 0.5, alpha=0.45,
+                       interpolation="nearest")
+        for r in range(M):
+            for c in range(N):
+                ax.text(c + 0.5, r + 0.5, str(best[r, c]), ha="center", va="center", fontsize=8, fontweight="bold")
+        for k in range(9):
+            r, c = divmod(k, 3)
+            d = int(data.depth[i, k])
+            ax.text(c * N / 3 + 0.08, r * M / 3 + 0.08, "D" if d == 0 else ("–" if d < 0 else str(d)),
+                    ha="left", va="top", fontsize=6.5, color="0.25",
+                    bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
+        for k in range(1, 3):
+            ax.axhline(k * M / 3, color="k", lw=1.2)
+            ax.axvline(k * N / 3, color="k", lw=1.2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"image {i}", fontsize=9)
+    cb = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.02, ticks=range(1, T + 1))
+    cb.set_label("most likely stopping step")
+    fig.suptitle("stopping step of each region (corner label: the cell's reasoning depth, D = direct)",
+                 fontsize=10)
+    return fig
+
+
+def plot_stop_step_histogram(stop_prob, data: CoSaL):
+    """Share of regions whose most likely stopping step is t, separately for the regions of cells
+    at each reasoning depth.  ``stop_prob``: (N, T, M, N) for the whole data set ``data``."""
+    p = _np(stop_prob)
+    n, T, M, N = p.shape
+    best = p.argmax(1) + 1  # (n, M, N)
+    depth = _region_depth(data, M, N)
+    groups = [d for d in np.unique(depth)]
+    width = 0.8 / len(groups)
+    colours = plt.get_cmap("viridis", max(len(groups), 2))
+    fig, ax = plt.subplots(figsize=(8, 3.9))
+    steps = np.arange(1, T + 1)
+    for k, d in enumerate(groups):
+        sel = best[depth == d]
+        share = np.bincount(sel - 1, minlength=T) / max(sel.size, 1)
+        ax.bar(steps + (k - (len(groups) - 1) / 2) * width, share, width, color="0.6" if d < 0 else colours(k),
+               label=f"{_depth_name(int(d))}: mean step {sel.mean():.2f} ({sel.size:,} regions)")
+    ax.set_xticks(steps)
+    ax.set_xlabel("most likely stopping step t")
+    ax.set_ylabel("share of the group's regions")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7.5, title="region's cell", title_fontsize=8)
+    ax.set_title(f"when regions stop, by the reasoning depth of their cell ({n:,} images)")
+    fig.tight_layout()
+    return fig
+
+
+def attention_by_kind(attention, data: CoSaL) -> dict:
+    """Where the attention of each step goes, averaged over images and regions, for the regions of
+    directly described, relationally described and undetermined cells.
+
+    ``attention``: (n, T, M*N, S) for the whole data set.  Returns ``{"direct_mass": {group: (T,)},
+    "own_mass": {group: (T,)}, "chance_direct": S_direct / S, "chance_own": 1 / S}``:
+    ``direct_mass`` is the weight on direct sentences, ``own_mass`` the weight on the sentence(s)
+    that describe the region's own cell."""
+    att = _np(attention)
+    n, T, R, S = att.shape
+    M = N = int(round(np.sqrt(R)))
+    cells = region_cells(M, N).ravel()  # (R,)
+    depth = data.depth[:, cells]  # (n, R)
+    direct_mass = (att * (data.kind == 0)[:, None, None, :]).sum(-1)  # (n, T, R)
+    own = data.target[:, None, :] == cells[None, :, None]  # (n, R, S): sentence j describes region's cell
+    own_mass = (att * own[:, None]).sum(-1)  # (n, T, R)
+    out = {"direct_mass": {}, "own_mass": {}, "chance_direct": float((data.kind == 0).mean()), "chance_own": 1 / S}
+    for name, sel in (("direct cells", depth == 0), ("relational cells", depth > 0), ("undetermined cells", depth < 0)):
+        if sel.any():
+            w = sel[:, None, :]
+            out["direct_mass"][name] = (direct_mass * w).sum((0, 2)) / w.sum()
+            out["own_mass"][name] = (own_mass * w).sum((0, 2)) / w.sum()
+    return out
+
+
+def plot_attention_by_kind(stats: dict):
+    """Two panels from :func:`attention_by_kind`: per step, the attention weight on direct
+    sentences and on the sentence describing the region's own cell, by kind of cell; dotted
+    lines are the values of uniform attention."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    styles = {"direct cells": ("tab:blue", "o-"), "relational cells": ("tab:orange", "s-"),
+              "undetermined cells": ("0.5", "^-")}
+    for ax, key, chance, title in ((axes[0], "direct_mass", stats["chance_direct"], "weight on direct sentences"),
+                                   (axes[1], "own_mass", stats["chance_own"],
+                                    "weight on the sentence describing the region's cell")):
+        for name, v in stats[key].items():
+            colour, style = styles[name]
+            ax.plot(np.arange(1, len(v) + 1), v, style, color=colour, label=f"regions of {name}")
+        ax.axhline(chance, color="k", ls=":", lw=1, label=f"uniform attention ({chance:.2f})")
+        ax.set_xlabel("fusion step t")
+        ax.set_title(title, fontsize=10)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("mean attention weight")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("what the regions read at each step (mean over the test set)")
+    fig.tight_layout()
+    return fig
 
 
 def plot_shapes(n_samples: int = 4, *, cell: int = 16, seed: int = 0):

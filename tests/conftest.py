@@ -5,6 +5,7 @@ import torch
 
 def _setup_env(mp, cache):
     mp.setenv("LBIE_CACHE", str(cache))
+    mp.setenv("LBIE_RUNS", str(cache / "runs"))  # never the repository's runs/
     mp.setenv("LBIE_PROGRESS", "0")
     mp.setenv("MPLBACKEND", "Agg")
     # The machine's two cores are shared with other jobs; one thread is several times faster

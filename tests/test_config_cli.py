@@ -169,7 +169,7 @@ def test_table2_jobs():
 
 
 def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # runs/ goes here
+    monkeypatch.setenv("LBIE_RUNS", str(tmp_path / "runs"))  # runs/ goes here
     # reproduce sets torch's thread count to cpu_count // jobs; keep it at one on this shared machine
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     out = tmp_path / "t2.json"
