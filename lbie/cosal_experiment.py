@@ -1,6 +1,7 @@
 """Training and evaluating LBIE on CoSaL (paper §4.1, Table 2)."""
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ from .config import get_preset
 from .cosal import CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
-from .train import CHECKPOINT, annealed, fit, load_checkpoint
-from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
+from .train import CHECKPOINT, CheckpointError, annealed, fit, load_checkpoint
+from .utils import atomic_save_json, atomic_torch_save, get_device, load_json, provenance, runs_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
 DATA_KEYS = ("num_direct", "coverage", "num_colors")
@@ -136,18 +137,23 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
         return lbie_loss(model(x, t), y, fg_weight=fg_weight)
 
+    last = {}
+
     def evaluate():
-        m = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
-        return {k: m[k] for k in ("iou", "iou_determined", "iou_code_metric")}
+        last["metrics"] = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
+        return {k: last["metrics"][k] for k in ("iou", "iou_determined", "iou_code_metric")}
 
     ckpt = run_dir / CHECKPOINT if run_dir is not None else None
     epochs_before = load_checkpoint(ckpt)["epoch"] if ckpt is not None and resume and ckpt.exists() else 0
     history = fit(model, optimizer=optimizer, epochs=cfg["epochs"], batches=batches, train_step=train_step,
                   evaluate=evaluate, run_dir=run_dir, config=cfg, resume=resume, eval_every=cfg["eval_every"],
                   stop_after_epoch=stop_after_epoch)
-    metrics = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
     done = len(history) and history[-1]["epoch"] == cfg["epochs"]
     trained_now = len(history) and history[-1]["epoch"] > epochs_before
+    # the final epoch is always evaluated; a run that was only loaded is evaluated here
+    if not (done and trained_now):
+        evaluate()
+    metrics = last["metrics"]
     if run_dir is not None and done and (trained_now or not (run_dir / "metrics.json").exists()):
         atomic_save_json({"experiment": "cosal", "config": cfg, "metrics": metrics, "history": history,
                           "provenance": provenance(device=str(device), preset=cfg["preset"], seed=seed,
@@ -159,19 +165,14 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
 
 # --------------------------------------------------------------------------- checkpoints
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
-REGISTRY = CHECKPOINTS / "registry.json"
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def publish_checkpoint(run: CoSaLRun, directory: str | Path = CHECKPOINTS) -> Path:
     """Store a finished run's weights in ``checkpoints/`` and record its sha256 and metrics."""
-    from .utils import atomic_torch_save, load_json
-
     directory = Path(directory)
     name = run_name(run.config)
     path = atomic_torch_save(run.model.state_dict(), directory / f"cosal-{name}.pt")
@@ -186,9 +187,6 @@ def publish_checkpoint(run: CoSaLRun, directory: str | Path = CHECKPOINTS) -> Pa
 def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", **kwargs) -> CoSaLRun:
     """Load the published checkpoint of this configuration if there is one (its sha256 is
     checked), else train it with :func:`train_cosal` (same keyword arguments)."""
-    from .train import CheckpointError
-    from .utils import load_json
-
     preset = kwargs.pop("preset", "auto")
     cfg = get_preset("cosal", preset, **{k: kwargs.get(k) for k in ("epochs", "n_train", "n_test", "batch_size", "lr")})
     defaults = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",

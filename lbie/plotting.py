@@ -376,6 +376,9 @@ def plot_training_curves(history: Sequence[dict], *, title: str = "training"):
     axes[1].legend(fontsize=8)
     for a in axes:
         a.xaxis.get_major_locator().set_params(integer=True)
+    if len(epochs) <= 12:
+        axes[1].set_xticks(epochs)
+        axes[1].set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
