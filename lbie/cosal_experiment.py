@@ -147,7 +147,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
     epochs_before = load_checkpoint(ckpt)["epoch"] if ckpt is not None and resume and ckpt.exists() else 0
     history = fit(model, optimizer=optimizer, epochs=cfg["epochs"], batches=batches, train_step=train_step,
                   evaluate=evaluate, run_dir=run_dir, config=cfg, resume=resume, eval_every=cfg["eval_every"],
-                  stop_after_epoch=stop_after_epoch)
+                  stop_after_epoch=stop_after_epoch, log_every=max(1, min(50, steps_per_epoch // 8)))
     done = len(history) and history[-1]["epoch"] == cfg["epochs"]
     trained_now = len(history) and history[-1]["epoch"] > epochs_before
     # the final epoch is always evaluated; a run that was only loaded is evaluated here

@@ -493,10 +493,11 @@ def plot_table2(result: dict, *, metric: str = "iou"):
         ax.set_ylim(0, 1.18)
         ax.axhline(1, color="k", lw=0.6, ls=":")
     axes[0].set_ylabel(f"{metric} (test)")
-    axes[0].legend(fontsize=8, loc="upper left")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.93),
+               ncol=len(series), fontsize=8, frameon=False)
     complete = "" if result.get("complete", True) else " — INCOMPLETE run"
     fig.suptitle(f"LBIE Table 2 on CoSaL: paper vs ours ({metric}; error bars: std over seeds){complete}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 
