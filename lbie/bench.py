@@ -81,7 +81,7 @@ def main(quick: bool = False, table2: bool = False) -> None:
                  "60,000 in < 60 s"))
     for T in (1, 4):
         rows.append((f"LBIE training, T={T}, batch 64", f"{train_throughput(T, 5 if quick else 40):,.0f} images/s", ""))
-    secs, best = time_to_paper_iou(5_000 if quick else 50_000, 1_000 if quick else 2_000, 1 if quick else 10,
+    secs, best = time_to_paper_iou(5_000 if quick else 50_000, 1_000 if quick else 2_000, 1 if quick else 5,
                                    eval_every=25 if quick else 100)
     rows.append(("time to paper T=4 IoU (8 direct, released)",
                  f"{secs:.0f} s (IoU {best:.3f})" if secs is not None else f"not reached (best IoU {best:.3f})",
