@@ -16,3 +16,5 @@ from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_k
                        plot_gumbel_temperatures, plot_iou_by_depth, plot_iou_ceiling, plot_shapes, plot_stop_maps,
                        plot_stop_step_histogram, plot_stop_steps, plot_table2, plot_training_curves, region_cells,
                        sentence_labels, show_cosal_examples, table2_frame)
+from .css import CSSData, CSSObject, CSSScene, generate_css, load_css, render_css
+from .edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_tirg_css_npy
