@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import lbie
 import lbie.cosal as cosal
 from lbie.cosal import COLOR_RGB, COLORS, SHAPES, VOCAB, generate_cosal, labels_to_rgb, load_cosal
 
@@ -265,3 +266,18 @@ def test_bad_arguments(kwargs, word):
 def test_bad_split():
     with pytest.raises(ValueError, match="split.*'val'|'val'"):
         load_cosal("val", 4)
+
+
+def test_coverage_stats_and_caption_oracle():
+    full = lbie.generate_cosal(300, num_direct=4, coverage="full", seed=3)
+    stats = lbie.coverage_stats(full)
+    assert stats == {"all_cells_determined": 1.0, "mean_determined_cells": 9.0, "foreground_in_determined": 1.0}
+    assert lbie.evaluate_predictions(lbie.caption_oracle(full), full)["iou"] == 1.0
+
+    released = lbie.generate_cosal(300, num_direct=4, coverage="released", seed=3)
+    stats = lbie.coverage_stats(released)
+    assert stats["all_cells_determined"] < 0.1 and 6.5 < stats["mean_determined_cells"] < 7.7
+    oracle = lbie.caption_oracle(released, seed=1)
+    assert np.array_equal(oracle > 0, released.labels > 0)  # shapes drawn exactly
+    m = lbie.evaluate_predictions(oracle, released)
+    assert m["iou_determined"] == 1.0 and 0.7 < m["iou"] < 0.97
