@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -82,10 +83,22 @@ class CoSaLRun:
     run_dir: Path | None
 
 
+# train_cosal's defaults for the settings that are not part of a run's name
+DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
+                seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True)
+
+
 def run_name(cfg: dict) -> str:
+    """``T4-att-gumbel-d4-c3-full-cpu-s0``; a run that overrides any other setting of its preset or
+    of :data:`DEFAULTS` (epochs, lr, tau, ...) gets a hash of its whole config appended."""
     att = "att" if cfg["attention"] else "noatt"
-    return (f"T{cfg['steps']}-{att}-{cfg['termination']}-d{cfg['num_direct']}-c{cfg['num_colors']}-"
+    name = (f"T{cfg['steps']}-{att}-{cfg['termination']}-d{cfg['num_direct']}-c{cfg['num_colors']}-"
             f"{cfg['coverage']}-{cfg['preset']}-s{cfg['seed']}")
+    named = ("steps", "attention", "termination", "num_direct", "num_colors", "coverage", "seed")
+    canonical = {**get_preset("cosal", cfg["preset"]), **DEFAULTS, **{k: cfg[k] for k in named}}
+    if cfg != canonical:
+        name += "-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
+    return name
 
 
 def build_model(cfg: dict) -> LBIE:
@@ -189,9 +202,7 @@ def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", *
     checked), else train it with :func:`train_cosal` (same keyword arguments)."""
     preset = kwargs.pop("preset", "auto")
     cfg = get_preset("cosal", preset, **{k: kwargs.get(k) for k in ("epochs", "n_train", "n_test", "batch_size", "lr")})
-    defaults = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
-                    seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True)
-    cfg.update({k: kwargs.get(k, v) for k, v in defaults.items()})
+    cfg.update({k: kwargs.get(k, v) for k, v in DEFAULTS.items()})
     cfg["tau"] = list(cfg["tau"])
     registry = Path(directory) / "registry.json"
     entry = load_json(registry).get(run_name(cfg)) if registry.exists() else None
