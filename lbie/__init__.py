@@ -9,8 +9,8 @@ from .lbie_model import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, 
                          bilinear_kernel, lbie_loss)
 from .metrics import ColorIoU, CoSaLShapeIoU, mean_std
 from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
-from .cosal_experiment import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate, load_or_train_cosal,
-                               predict_cosal, publish_checkpoint, train_cosal)
+from .cosal_experiment import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate,
+                               load_or_train_cosal, predict_cosal, publish_checkpoint, train_cosal)
 from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_kind, plot_attention_steps,
                        plot_caption_trees, plot_class_balance, plot_coverage, plot_feature_maps,
                        plot_gumbel_temperatures, plot_iou_by_depth, plot_iou_ceiling, plot_shapes, plot_stop_maps,
