@@ -22,10 +22,10 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .metrics import cell_map
 from .utils import cache_dir
 
 SHAPES = ("rectangle", "half fat ellipse", "fat ellipse", "triangle", "reverse triangle",
@@ -164,8 +164,7 @@ class CoSaL:
 
     def cell_map(self, values: np.ndarray) -> np.ndarray:
         """Broadcast per-cell values (N, 9) to pixels (N, H, W)."""
-        s = self.img_size // 3
-        return np.asarray(values).reshape(-1, 3, 3).repeat(s, 1).repeat(s, 2)
+        return cell_map(values, self.img_size)
 
     def sentences(self, i: int) -> list[str]:
         """The readable caption of image ``i``."""

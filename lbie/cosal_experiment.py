@@ -15,7 +15,7 @@ from .config import get_preset
 from .cosal import CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
-from .train import CHECKPOINT, CheckpointError, annealed, fit, load_checkpoint
+from .train import CheckpointError, annealed, fit
 from .utils import atomic_save_json, atomic_torch_save, get_device, load_json, provenance, runs_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
@@ -88,6 +88,22 @@ DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=
                 seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True)
 
 
+SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr")
+
+
+def cosal_config(preset: str | None = "auto", **settings) -> dict:
+    """The full configuration of a CoSaL run: the preset's scale settings (each of
+    :data:`SCALE_KEYS` that is given and not None overrides it) and :data:`DEFAULTS` updated by
+    the other ``settings``."""
+    cfg = get_preset("cosal", preset, **{k: settings.pop(k, None) for k in SCALE_KEYS})
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown CoSaL settings {unknown}; valid: {', '.join(SCALE_KEYS + tuple(DEFAULTS))}")
+    cfg.update({**DEFAULTS, **settings})
+    cfg["tau"] = list(cfg["tau"])
+    return cfg
+
+
 def run_name(cfg: dict) -> str:
     """``T4-att-gumbel-d4-c3-full-cpu-s0``; a run that overrides any other setting of its preset or
     of :data:`DEFAULTS` (epochs, lr, tau, ...) gets a hash of its whole config appended."""
@@ -95,7 +111,7 @@ def run_name(cfg: dict) -> str:
     name = (f"T{cfg['steps']}-{att}-{cfg['termination']}-d{cfg['num_direct']}-c{cfg['num_colors']}-"
             f"{cfg['coverage']}-{cfg['preset']}-s{cfg['seed']}")
     named = ("steps", "attention", "termination", "num_direct", "num_colors", "coverage", "seed")
-    canonical = {**get_preset("cosal", cfg["preset"]), **DEFAULTS, **{k: cfg[k] for k in named}}
+    canonical = cosal_config(cfg["preset"], **{k: cfg[k] for k in named})
     if cfg != canonical:
         name += "-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
     return name
@@ -118,10 +134,10 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
     ``run_dir="auto"`` uses ``<runs_dir()>/cosal/<name>``; ``None`` keeps nothing on disk.  With
     ``resume=True`` a finished run is simply loaded and an interrupted one continues.
     """
-    cfg = get_preset("cosal", preset, epochs=epochs, n_train=n_train, n_test=n_test, batch_size=batch_size, lr=lr)
-    cfg.update(num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps, attention=attention,
-               termination=termination, seed=seed, tau=list(tau), fg_weight=fg_weight,
-               input_skip=input_skip)
+    cfg = cosal_config(preset, epochs=epochs, n_train=n_train, n_test=n_test, batch_size=batch_size, lr=lr,
+                       num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps,
+                       attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
+                       input_skip=input_skip)
     if run_dir == "auto":
         run_dir = runs_dir() / "cosal" / run_name(cfg)
     run_dir = Path(run_dir) if run_dir is not None else None
@@ -156,15 +172,13 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
         last["metrics"] = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
         return {k: last["metrics"][k] for k in ("iou", "iou_determined", "iou_code_metric")}
 
-    ckpt = run_dir / CHECKPOINT if run_dir is not None else None
-    epochs_before = load_checkpoint(ckpt)["epoch"] if ckpt is not None and resume and ckpt.exists() else 0
     history = fit(model, optimizer=optimizer, epochs=cfg["epochs"], batches=batches, train_step=train_step,
                   evaluate=evaluate, run_dir=run_dir, config=cfg, resume=resume, eval_every=cfg["eval_every"],
                   stop_after_epoch=stop_after_epoch, log_every=max(1, min(50, steps_per_epoch // 8)))
-    done = len(history) and history[-1]["epoch"] == cfg["epochs"]
-    trained_now = len(history) and history[-1]["epoch"] > epochs_before
-    # the final epoch is always evaluated; a run that was only loaded is evaluated here
-    if not (done and trained_now):
+    done = bool(history) and history[-1]["epoch"] == cfg["epochs"]
+    # fit evaluates the final epoch when it trains it; a run that was only loaded is evaluated here
+    trained_now = done and "metrics" in last
+    if not trained_now:
         evaluate()
     metrics = last["metrics"]
     if run_dir is not None and done and (trained_now or not (run_dir / "metrics.json").exists()):
@@ -201,9 +215,7 @@ def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", *
     """Load the published checkpoint of this configuration if there is one (its sha256 is
     checked), else train it with :func:`train_cosal` (same keyword arguments)."""
     preset = kwargs.pop("preset", "auto")
-    cfg = get_preset("cosal", preset, **{k: kwargs.get(k) for k in ("epochs", "n_train", "n_test", "batch_size", "lr")})
-    cfg.update({k: kwargs.get(k, v) for k, v in DEFAULTS.items()})
-    cfg["tau"] = list(cfg["tau"])
+    cfg = cosal_config(preset, **{k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS})
     registry = Path(directory) / "registry.json"
     entry = load_json(registry).get(run_name(cfg)) if registry.exists() else None
     if entry is None or entry["config"] != cfg:

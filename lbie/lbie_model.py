@@ -226,8 +226,7 @@ class LBIE(nn.Module):
         """Logits at each region's most likely stopping step (upsampled to pixels)."""
         T = step_logits.shape[1]
         idx = stop_prob.argmax(1)
-        scale = step_logits.shape[-1] // idx.shape[-1]
-        idx = idx.repeat_interleave(scale, 1).repeat_interleave(scale, 2)  # (B, H, W)
+        idx = regions_to_pixels(idx, step_logits.shape[-1])  # (B, H, W)
         onehot = F.one_hot(idx, T).permute(0, 3, 1, 2)[:, :, None]
         return (step_logits * onehot).sum(1)
 
@@ -240,6 +239,12 @@ class LBIE(nn.Module):
             return self(images, tokens).logits.argmax(1)
         finally:
             self.train(was)
+
+
+def regions_to_pixels(x, size: int):
+    """Repeat a per-region map (..., M, N) to pixels (..., size, size): each region covers a block."""
+    scale = size // x.shape[-1]
+    return x.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
 
 
 def pixel_weights(labels, fg_weight: float):
@@ -260,8 +265,6 @@ def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0):
         B, T, C, H, W = out.step_logits.shape
         logp_y = -F.cross_entropy(out.step_logits.reshape(B * T, C, H, W), labels.repeat_interleave(T, 0),
                                   reduction="none").reshape(B, T, H, W)
-        scale = H // out.fusion.stop_prob.shape[-2]
-        log_stop = out.fusion.stop_prob.clamp_min(1e-8).log()
-        log_stop = log_stop.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+        log_stop = regions_to_pixels(out.fusion.stop_prob.clamp_min(1e-8).log(), H)  # (B, T, H, W)
         nll = -torch.logsumexp(log_stop + logp_y, dim=1)
     return (w * nll).sum() / w.sum()
