@@ -18,3 +18,9 @@ from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_k
                        sentence_labels, show_cosal_examples, table2_frame)
 from .css import CSSData, CSSObject, CSSScene, generate_css, load_css, render_css
 from .edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_tirg_css_npy
+from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cached_text_encoder
+from .timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDiscriminator, TextAdaptiveRouting, WhereModule,
+                     gate_diversity_loss, gt_mask)
+from .retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, fid_score, rs_at_n, to_float, to_uint8)
+from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_images, explain_edits, evaluate_edits, load_or_train_timgan,
+                                publish_timgan, retrieval_index, timgan_config, train_timgan)

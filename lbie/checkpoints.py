@@ -1,0 +1,52 @@
+"""Published checkpoints: small weight files in ``checkpoints/`` with a registry of sha256 hashes.
+
+Notebooks use "load if present, else train": :func:`find_checkpoint` returns the weights of a
+configuration only when the registry has an entry with exactly that configuration and the file's
+hash matches (``torch.load(..., weights_only=True)``).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from .train import CheckpointError
+from .utils import atomic_save_json, atomic_torch_save, load_json
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def register_checkpoint(state: dict, name: str, config: dict, metrics: dict, history: list,
+                        directory: str | Path = CHECKPOINTS, file: str | None = None, **extra) -> Path:
+    """Write ``state`` to ``<directory>/<file>`` (default ``<name>.pt``) and record its sha256,
+    config, metrics, history and any ``extra`` fields under ``name`` in the registry."""
+    directory = Path(directory)
+    path = atomic_torch_save(state, directory / (file or f"{name}.pt"))
+    registry = directory / "registry.json"
+    entries = load_json(registry) if registry.exists() else {}
+    entries[name] = {"file": path.name, "sha256": _sha256(path), "config": config, "metrics": metrics,
+                     "history": history, **extra}
+    atomic_save_json(dict(sorted(entries.items())), registry)
+    return path
+
+
+def find_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS) -> tuple[dict, dict] | None:
+    """(state dict, registry entry) of the checkpoint ``name`` if it was trained with ``config``,
+    else None.  A listed file that is missing or fails its sha256 raises :class:`CheckpointError`."""
+    registry = Path(directory) / "registry.json"
+    entry = load_json(registry).get(name) if registry.exists() else None
+    if entry is None:
+        return None
+    if entry["config"] != config:
+        diff = sorted(k for k in set(config) | set(entry["config"]) if config.get(k) != entry["config"].get(k))
+        print(f"checkpoint {entry['file']} was trained with other settings ({', '.join(diff)}); training")
+        return None
+    path = Path(directory) / entry["file"]
+    if not path.exists() or _sha256(path) != entry["sha256"]:
+        raise CheckpointError(f"checkpoint {path} is missing or does not match the sha256 in {registry}")
+    return torch.load(path, map_location="cpu", weights_only=True), entry

