@@ -15,7 +15,10 @@ from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_k
                        plot_caption_trees, plot_class_balance, plot_coverage, plot_feature_maps,
                        plot_gumbel_temperatures, plot_iou_by_depth, plot_iou_ceiling, plot_shapes, plot_stop_maps,
                        plot_stop_step_histogram, plot_stop_steps, plot_table2, plot_training_curves, region_cells,
-                       sentence_labels, show_cosal_examples, table2_frame)
+                       sentence_labels, show_cosal_examples, table2_frame,
+                       EDIT_TYPES, edit_types, gate_usage, plot_css_renderer, plot_css_statistics, plot_gate_usage,
+                       plot_gates, plot_loss_terms, plot_masks, plot_routing_tsne, plot_word_attention,
+                       show_css_examples, timgan_frame)
 from .css import CSSData, CSSObject, CSSScene, generate_css, load_css, render_css
 from .edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_tirg_css_npy
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cached_text_encoder

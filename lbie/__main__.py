@@ -51,7 +51,9 @@ def main(argv=None) -> int:
     if a.command == "reproduce":
         from .reproduce import reproduce
 
-        out = a.out or f"results/{a.experiment.replace('-', '_')}.json"
+        from .results import RESULTS
+
+        out = a.out or RESULTS / f"{a.experiment.replace('-', '_')}.json"
         result = reproduce(a.experiment, preset=a.preset, seeds=a.seeds, jobs=a.jobs, out=out,
                            termination=a.termination, fid=a.fid, **({"epochs": a.epochs} if a.epochs else {}))
         from .results import render

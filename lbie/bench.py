@@ -1,9 +1,12 @@
 """Speed benchmark: ``python -m lbie bench [--quick] [--table2]`` prints a table.
 
-Measures CoSaL generation rate, LBIE training throughput for T = 1 and T = 4, the wall time
-to reach the paper's T=4 IoU at 8 direct descriptions (released coverage), and the wall time
-of the whole Table 2 reproduction (read from ``results/cosal_table2.json``, or measured with
-``--table2``).
+LBIE: CoSaL generation rate, training throughput for T = 1 and T = 4, the wall time to reach the
+paper's T=4 IoU at 8 direct descriptions (released coverage), and the wall time of the whole
+Table 2 reproduction (read from ``results/cosal_table2.json``, or measured with ``--table2``).
+
+TIM-GAN (``cpu`` preset architecture): CSS-2D generation, training throughput in fp32, with
+``channels_last`` and with bf16 autocast; the text encoder with and without the feature cache;
+the latency of one edit; the wall time of a full ``cpu`` run (from ``runs/``).
 """
 from __future__ import annotations
 
@@ -72,6 +75,108 @@ def time_to_paper_iou(n_train: int, n_eval: int, max_minutes: float, batch_size:
     return (trained if best >= target else None), best
 
 
+def _timgan_setup(batch_size: int):
+    from .css import generate_css
+    from .text_encoder import cached_text_encoder
+    from .timgan import PatchDiscriminator
+    from .timgan_experiment import build_model, timgan_config
+
+    cfg = timgan_config("cpu")
+    data = generate_css(batch_size * 8, seed=5)
+    text = cached_text_encoder()
+    text.precompute(data.instruction, cache=False)
+    torch.manual_seed(0)
+    return cfg, data, text, build_model(cfg, text.dim), PatchDiscriminator(ndf=cfg["ndf"])
+
+
+def timgan_throughput(n_batches: int, *, channels_last: bool = False, bf16: bool = False,
+                      batch_size: int = 32) -> float:
+    """TIM-GAN training steps (generator + discriminator) per second x batch size, cpu architecture."""
+    from .retrieval import to_float
+    from .timgan_experiment import timgan_losses
+
+    cfg, data, text, model, disc = _timgan_setup(batch_size)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model, disc = model.to(memory_format=fmt), disc.to(memory_format=fmt)
+    model.encoder.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad] + list(disc.parameters()), 2e-4)
+    for i in range(n_batches + 2):
+        if i == 2:
+            t0 = time.perf_counter()
+        j = slice(i % 8 * batch_size, (i % 8 + 1) * batch_size)
+        x, y = (to_float(a[j]).contiguous(memory_format=fmt) for a in (data.source, data.target))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = timgan_losses(model, disc, x, y, text(list(data.instruction[j])), cfg,
+                                    use_gt=torch.rand(batch_size) < 0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batch_size * n_batches / (time.perf_counter() - t0)
+
+
+def text_feature_rate(n: int, *, cached: bool, batch_size: int = 32) -> float:
+    """Instructions per second through the frozen text encoder, with the cache or recomputing."""
+    from .css import generate_css
+    from .text_encoder import cached_text_encoder
+
+    texts = list(generate_css(n, seed=6).instruction)
+    text = cached_text_encoder()
+    if cached:
+        text.precompute(texts, cache=False)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            if cached:
+                text(texts[i:i + batch_size])
+            else:
+                text._run(texts[i:i + batch_size])
+    return n / (time.perf_counter() - t0)
+
+
+def edit_latency(repeats: int) -> float:
+    """Milliseconds for one edit (one image, one new instruction through the text encoder)."""
+    from .timgan_experiment import edit_images
+
+    _, data, text, model, _ = _timgan_setup(1)
+    model.eval()
+    times = []
+    for i in range(repeats + 2):
+        t0 = time.perf_counter()
+        text._cache.pop(data.instruction[i % 8], None)  # a new instruction: the transformer runs
+        edit_images(model, text, data.source[i % 8:i % 8 + 1], data.instruction[i % 8:i % 8 + 1])
+        times.append(time.perf_counter() - t0)
+    return 1000 * sorted(times[2:])[len(times[2:]) // 2]
+
+
+def timgan_rows(quick: bool) -> list[tuple]:
+    from .css import generate_css
+    from .utils import runs_dir
+
+    rows = []
+    n = 6_000 if quick else 60_000
+    t = time.perf_counter()
+    generate_css(n, seed=7)
+    rows.append(("CSS-2D generation (64 px)", f"{n / (time.perf_counter() - t):,.0f} triples/s", ""))
+    nb = 4 if quick else 20
+    for label, kw in (("fp32", {}), ("fp32 + channels_last", {"channels_last": True}),
+                      ("bf16 autocast + channels_last", {"channels_last": True, "bf16": True})):
+        rows.append((f"TIM-GAN training, cpu preset, batch 32, {label}", f"{timgan_throughput(nb, **kw):,.0f} images/s",
+                     ""))
+    n_text = 256 if quick else 2048
+    rows.append(("text features, MiniLM run every batch", f"{text_feature_rate(n_text, cached=False):,.0f} instructions/s",
+                 ""))
+    rows.append(("text features, cached per instruction", f"{text_feature_rate(n_text, cached=True):,.0f} instructions/s",
+                 ""))
+    rows.append(("one edit (new instruction, 64 px), median", f"{edit_latency(5 if quick else 20):.0f} ms", "< 50 ms"))
+    done = sorted((runs_dir() / "timgan").glob("timgan-cpu-s*/metrics.json"))
+    if done:
+        prov = load_json(done[0])["provenance"]
+        total = prov["train_seconds"] + prov["ae_train_seconds"]
+        rows.append((f"full cpu TIM-GAN run ({done[0].parent.name}, from runs/: autoencoder + TIM-GAN training)",
+                     f"{total / 60:.1f} min", "< 45 min"))
+    return rows
+
+
 def main(quick: bool = False, table2: bool = False) -> None:
     print(f"device: {get_device('cpu')}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}\n")
     rows = []
@@ -98,6 +203,7 @@ def main(quick: bool = False, table2: bool = False) -> None:
         status = "" if result.get("complete") else ", INCOMPLETE run"
         rows.append((f"whole Table 2 ({prov['seeds']} seeds, {prov['jobs']} jobs; from results/{status})",
                      f"{prov['wall_seconds'] / 60:.1f} min", "< 60 min"))
+    rows += timgan_rows(quick)
     print("| measurement | result | goal |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")

@@ -680,3 +680,396 @@ def plot_shapes(n_samples: int = 4, *, cell: int = 16, seed: int = 0):
     fig.suptitle(f"the nine shapes ({cell}x{cell} px cell, token id: name)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# =========================================================================== TIM-GAN (CSS-2D)
+# The figures of the TIM-GAN chapters: CSS-2D triples side by side (paper Fig. 6 style), word
+# attention above the words and spatial masks (Fig. 5a), routing gates and their t-SNE (Fig. 5b),
+# loss terms, and the results table.
+EDIT_TYPES = ("add", "remove", "change-color", "change-size", "change-shape")
+EDIT_TYPE_COLOR = {"add": "tab:green", "remove": "tab:red", "change-color": "tab:purple",
+                   "change-size": "tab:orange", "change-shape": "tab:blue"}
+MASK_CMAP = "magma"
+HEAD_COLOR = {"where": "tab:blue", "how": "tab:orange"}
+LOSS_NAMES = {"gan": "adversarial (G)", "img": "image L1", "feat": "feature L1 (GT-mask weighted)", "mask": "mask L1",
+              "gate": "gate diversity", "disc": "discriminator", "l1": "L1"}
+
+
+def edit_types(data) -> np.ndarray:
+    """The instruction type of every triple of a :class:`lbie.CSSData`: its kind, and for
+    ``change`` its attribute: ``"add"``, ``"remove"``, ``"change-color"``, ``"change-size"`` or
+    ``"change-shape"``."""
+    kind, attr = np.asarray(data.kind).astype(str), np.asarray(data.attribute).astype(str)
+    return np.where(kind == "change", np.char.add("change-", attr), kind)
+
+
+def _ordered(labels) -> list[str]:
+    """The distinct labels: the edit types first, in :data:`EDIT_TYPES` order, then the rest sorted."""
+    present = set(np.asarray(labels).astype(str).tolist())
+    return [t for t in EDIT_TYPES if t in present] + sorted(present - set(EDIT_TYPES))
+
+
+def _label_colours(names: Sequence[str]) -> dict:
+    """A colour per label: the edit types' own, the other tab10 colours for any other label."""
+    from matplotlib.colors import to_rgb
+
+    taken = {to_rgb(c) for c in EDIT_TYPE_COLOR.values()}
+    others = iter(c for c in plt.get_cmap("tab10").colors if to_rgb(c) not in taken)
+    return {n: EDIT_TYPE_COLOR.get(n) or next(others, "0.4") for n in names}
+
+
+def _per_index(values, indices: list[int], n: int) -> dict | None:
+    """{index: value} from ``values`` given for the whole data set (n rows) or one per index."""
+    if values is None:
+        return None
+    if len(values) == len(indices) and len(values) != n:
+        return dict(zip(indices, values))
+    return {i: values[i] for i in indices}
+
+
+def _mask_panel(ax, mask, image=None, title=None):
+    """A mask in [0, 1] at any resolution, over ``image`` when given; returns the AxesImage."""
+    extent = None
+    if image is not None:
+        _image(ax, image)
+        H, W = np.asarray(image).shape[:2]
+        extent = (-0.5, W - 0.5, H - 0.5, -0.5)
+    im = ax.imshow(_np(mask), cmap=MASK_CMAP, vmin=0, vmax=1, interpolation="nearest",
+                   alpha=0.6 if image is not None else None, extent=extent)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return im
+
+
+def _text_panel(ax, text: str, label: str | None = None, colour="k", width: int = 26):
+    import textwrap
+
+    ax.axis("off")
+    if label:
+        ax.text(0.0, 0.95, label, color=colour, fontsize=8, fontweight="bold", va="top", transform=ax.transAxes)
+    ax.text(0.0, 0.78, textwrap.fill(f"“{text}”", width), fontsize=9, va="top", ha="left", transform=ax.transAxes)
+
+
+def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, title: str | None = None):
+    """One row per triple (paper Fig. 6 style): source, instruction (with its type), output (if
+    ``edits``: uint8 (N, H, W, 3)), target, and masks.  ``masks`` is an array (N, h, w) in
+    [0, 1], or a dict of named ones (e.g. predicted and ground truth), drawn over the source;
+    by default the data's pixel edit mask.  ``edits`` and masks may be given for the whole data
+    set or one per index."""
+    indices = [int(i) for i in indices]
+    edits = _per_index(edits, indices, len(data))
+    if masks is None:
+        masks = {"edit mask (data)": data.mask}
+    elif not isinstance(masks, dict):
+        masks = {"mask": masks}
+    masks = {k: _per_index(v, indices, len(data)) for k, v in masks.items()}
+    types = edit_types(data)
+    cols = ["source", "instruction"] + (["output"] if edits is not None else []) + ["target"] + list(masks)
+    fig, axes = plt.subplots(len(indices), len(cols), figsize=(1.9 * len(cols) + 1.2, 2.0 * len(indices)),
+                             gridspec_kw=dict(width_ratios=[1, 1.3] + [1] * (len(cols) - 2)), squeeze=False)
+    for row, i in enumerate(indices):
+        top = row == 0
+        panels = axes[row]
+        _image(panels[0], data.source[i], "source" if top else None)
+        panels[0].set_ylabel(f"#{i}", fontsize=8)
+        _text_panel(panels[1], str(data.instruction[i]), types[i], EDIT_TYPE_COLOR.get(types[i], "k"))
+        k = 2
+        if edits is not None:
+            _image(panels[k], _np(edits[i]).astype(np.uint8), "output" if top else None)
+            k += 1
+        _image(panels[k], data.target[i], "target" if top else None)
+        for name, m in masks.items():
+            k += 1
+            _mask_panel(panels[k], m[i], data.source[i], name if top else None)
+        if top:
+            panels[1].set_title("instruction", fontsize=9)
+    fig.suptitle(title or f"CSS-2D triples ({len(data)} in this split)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_css_renderer(size: int = 64):
+    """The CSS-2D renderer: every shape at both sizes (top) and the eight colours with their RGB
+    values (bottom), each object centred on a ``size`` x ``size`` canvas."""
+    from .css import COLOR_RGB as CSS_RGB, COLORS as CSS_COLORS, SHAPES as CSS_SHAPES, SIZES, render_css
+
+    fig = plt.figure(figsize=(12, 4.6))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1])
+    axes = top.subplots(1, len(CSS_SHAPES) * len(SIZES))
+    for ax, (shape, size_name) in zip(axes, [(s, z) for s in CSS_SHAPES for z in SIZES]):
+        _image(ax, render_css([{"shape": shape, "color": "red", "size": size_name, "pos": (0.5, 0.5)}], size),
+               f"{size_name} {shape}")
+    top.suptitle(f"shapes and sizes ({size} px canvas; the circle is a true disc)", fontsize=10)
+    axes = bottom.subplots(1, len(CSS_COLORS))
+    for ax, name, rgb in zip(axes, CSS_COLORS, CSS_RGB):
+        ax.imshow(np.broadcast_to(rgb, (4, 4, 3)))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(str(tuple(int(v) for v in rgb)), fontsize=7)
+    bottom.suptitle("the eight colours (TIRG's RGB values)", fontsize=10)
+    return fig
+
+
+def plot_css_statistics(splits: dict):
+    """Four panels over named splits (``{"train": data, "test": data}``): instruction types,
+    objects per source scene, edited pixels per triple, words per instruction."""
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    names = list(splits)
+    width = 0.8 / len(names)
+    for k, (name, d) in enumerate(splits.items()):
+        offset = (k - (len(names) - 1) / 2) * width
+        types = edit_types(d)
+        axes[0].bar(np.arange(len(EDIT_TYPES)) + offset, [(types == t).mean() for t in EDIT_TYPES], width,
+                    label=f"{name} ({len(d):,})")
+        n_obj = (np.asarray(d.source_cells) >= 0).sum(1)
+        axes[1].bar(np.arange(1, 10) + offset, np.bincount(n_obj, minlength=10)[1:] / len(d), width, label=name)
+        area = np.asarray(d.mask).reshape(len(d), -1).mean(1) * 100
+        axes[2].hist(area, bins=np.linspace(0, 8, 33), alpha=0.6, density=True, label=name)
+        words = np.array([len(s.split()) for s in d.instruction])
+        axes[3].bar(np.arange(words.max() + 1) + offset, np.bincount(words) / len(d), width, label=name)
+    axes[0].set_xticks(np.arange(len(EDIT_TYPES)), EDIT_TYPES, rotation=25, ha="right", fontsize=8)
+    axes[0].set_ylabel("share of triples")
+    axes[0].set_title("instruction types")
+    axes[1].set_xlabel("objects in the source scene")
+    axes[1].set_ylabel("share of triples")
+    axes[1].set_title("scene size")
+    axes[2].set_xlabel("edited pixels (% of the image)")
+    axes[2].set_ylabel("density")
+    axes[2].set_title("size of the edit mask")
+    axes[3].set_xlabel("words per instruction")
+    axes[3].set_ylabel("share of triples")
+    axes[3].set_title("instruction length")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.suptitle("CSS-2D splits")
+    fig.tight_layout()
+    return fig
+
+
+def _draw_word_row(ax, words, weights, y: float, colour, threshold: float, scale: float):
+    """Words at height ``y``; above each, a bar of height ``weight / scale`` and the weight's value."""
+    x = 0.0
+    for word, w in zip(words, weights):
+        width = max(len(word), 3) * 0.11 + 0.25
+        hot = w > threshold
+        h = 0.9 * w / scale
+        ax.add_patch(patches.Rectangle((x + 0.05, y + 0.3), width - 0.1, h, color=colour if hot else "0.75"))
+        ax.text(x + width / 2, y + 0.32 + h, f"{w:.2f}", ha="center", va="bottom", fontsize=6.5,
+                fontweight="bold" if hot else "normal")
+        ax.text(x + width / 2, y + 0.12, word, ha="center", va="center", fontsize=8.5,
+                fontweight="bold" if hot else "normal", color=colour if hot else "k")
+        x += width
+    return x
+
+
+def plot_word_attention(tokens, where_weights, how_weights, *, threshold: float = 0.2, title: str | None = None):
+    """The two attention heads' word weights, drawn above the words (paper Fig. 5a): for each
+    instruction a *where* row and a *how* row; bars and words above ``threshold`` are coloured
+    (the paper highlights weights > 0.2); bar heights are relative to the instruction's largest
+    weight (or ``threshold`` if larger).  ``tokens`` is one instruction's word pieces or a list of
+    them; the weights match (one value per word piece, or a list of such)."""
+    if tokens and isinstance(tokens[0], str):
+        tokens, where_weights, how_weights = [tokens], [where_weights], [how_weights]
+    fig, axes = plt.subplots(len(tokens), 1, figsize=(9, 1.9 * len(tokens)), squeeze=False)
+    right = 5.0
+    for ax, words, ww, wh in zip(axes[:, 0], tokens, where_weights, how_weights):
+        ww, wh = _np(ww)[:len(words)], _np(wh)[:len(words)]
+        scale = max(ww.max(), wh.max(), threshold)
+        for y, head, w in ((0.0, "how", wh), (1.6, "where", ww)):
+            right = max(right, _draw_word_row(ax, words, w, y, HEAD_COLOR[head], threshold, scale))
+            ax.text(-0.1, y + 0.5, head, ha="right", va="center", fontsize=9, color=HEAD_COLOR[head],
+                    fontweight="bold")
+        ax.set_ylim(-0.05, 3.15)
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_xlim(-0.9, right)
+    fig.suptitle(title or f"word attention of the two heads (coloured: weight > {threshold})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_masks(masks: dict, *, image=None, title: str = "spatial masks"):
+    """One row of named masks (h, w) in [0, 1] with a shared colour bar; with ``image`` the image
+    comes first and every mask is drawn over it."""
+    n = len(masks) + (image is not None)
+    fig, axes = plt.subplots(1, n, figsize=(2.7 * n + 0.8, 2.9), squeeze=False)
+    axes = list(axes[0])
+    if image is not None:
+        _image(axes.pop(0), image, "image")
+    for ax, (name, m) in zip(axes, masks.items()):
+        im = _mask_panel(ax, m, image, name)
+        if image is None:
+            h, w = _np(m).shape
+            ax.set_xlabel(f"{w} feature columns", fontsize=8)
+            ax.set_ylabel(f"{h} feature rows", fontsize=8)
+    fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02).set_label("mask value")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_gates(alpha, *, labels: Sequence[str] | None = None, title: str = "routing gates α"):
+    """The routing gates of one or several edits as bars: one panel per layer, one bar per block
+    (grouped by edit).  ``alpha``: (layers, blocks) or (n, layers, blocks); ``labels`` names the n."""
+    a = _np(alpha)
+    a = a[None] if a.ndim == 2 else a
+    n, layers, blocks = a.shape
+    labels = list(labels) if labels is not None else [f"edit {k}" for k in range(n)]
+    fig, axes = plt.subplots(1, layers, figsize=(3.2 * layers + 0.4 * n, 3.2), sharey=True, squeeze=False)
+    width = 0.8 / n
+    for i, ax in enumerate(axes[0]):
+        for k in range(n):
+            pos = np.arange(blocks) + (k - (n - 1) / 2) * width
+            ax.bar(pos, a[k, i], width, label=labels[k])
+            for px, v in zip(pos, a[k, i]):
+                ax.text(px, v + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5)
+        ax.set_xticks(np.arange(blocks), [f"block {j + 1}" for j in range(blocks)])
+        ax.set_title(f"layer {i + 1}", fontsize=10)
+        ax.set_ylim(0, 1.1)
+        ax.axhline(1 / blocks, color="k", ls=":", lw=0.8)
+    axes[0, 0].set_ylabel("α (dotted: uniform 1/m)")
+    if n > 1:
+        axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_routing_tsne(embedding, labels, *, title: str = "t-SNE of the routing gates α"):
+    """Scatter plot(s) of 2-D embeddings coloured by instruction type (paper Fig. 5b).
+    ``embedding``: (N, 2), or a dict of named (N, 2) arrays (one panel each); ``labels``: (N,)."""
+    embedding = embedding if isinstance(embedding, dict) else {"": embedding}
+    labels = np.asarray(labels).astype(str)
+    names = _ordered(labels)
+    colours = _label_colours(names)
+    fig, axes = plt.subplots(1, len(embedding), figsize=(5.2 * len(embedding) + 1.8, 4.6), squeeze=False)
+    for ax, (panel, xy) in zip(axes[0], embedding.items()):
+        xy = _np(xy)
+        for name in names:
+            sel = labels == name
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=9, alpha=0.75, color=colours[name], label=f"{name} ({sel.sum()})")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
+        ax.set_title(panel, fontsize=10)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="center right", fontsize=8, markerscale=2,
+               title="instruction type", title_fontsize=8, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1 - 1.6 / fig.get_figwidth(), 1))
+    return fig
+
+
+def gate_usage(alpha, labels):
+    """Mean routing gates per instruction type, as a pandas DataFrame: one row per type (with its
+    count ``n``), one column per (layer, block) named ``"L1 B2"`` etc.  ``alpha``: (N, layers, blocks)."""
+    import pandas as pd
+
+    a = _np(alpha)
+    labels = np.asarray(labels).astype(str)
+    names = _ordered(labels)
+    cols = [f"L{i + 1} B{j + 1}" for i in range(a.shape[1]) for j in range(a.shape[2])]
+    frame = pd.DataFrame([a[labels == t].reshape(-1, len(cols)).mean(0) for t in names], index=names, columns=cols)
+    frame.insert(0, "n", [int((labels == t).sum()) for t in names])
+    return frame
+
+
+def plot_gate_usage(alpha, labels, *, title: str = "which blocks each instruction type uses"):
+    """Heat maps of :func:`gate_usage`: one per layer, rows = instruction types, columns = blocks,
+    the mean α written in each cell."""
+    a = _np(alpha)
+    usage = gate_usage(a, labels)
+    layers, blocks = a.shape[1:]
+    means = usage.drop(columns="n").to_numpy().reshape(len(usage), layers, blocks)
+    fig, axes = plt.subplots(1, layers, figsize=(2.2 + 1.2 * blocks * layers, 0.55 * len(usage) + 1.6),
+                             squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        im = ax.imshow(means[:, i], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for r in range(len(usage)):
+            for c in range(blocks):
+                ax.text(c, r, f"{means[r, i, c]:.2f}", ha="center", va="center", fontsize=8,
+                        color="k" if means[r, i, c] > 0.6 else "w")
+        ax.set_xticks(np.arange(blocks), [f"block {j + 1}" for j in range(blocks)], fontsize=8)
+        ax.set_yticks(np.arange(len(usage)), [f"{t} ({n})" for t, n in zip(usage.index, usage["n"])] if i == 0
+                      else [], fontsize=8)
+        ax.set_title(f"layer {i + 1}", fontsize=10)
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.03, pad=0.02).set_label("mean α")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _loss_curves(history: list) -> dict:
+    """{term: (steps, values)} from the logged ``parts_curve`` of every epoch; the epoch means of
+    the total loss when no curve was logged (epochs shorter than the logging interval)."""
+    curves: dict = {}
+    for h in history:
+        for step, parts in h.get("parts_curve", []):
+            for k, v in parts.items():
+                curves.setdefault(k, ([], []))
+                curves[k][0].append(step)
+                curves[k][1].append(v)
+    if not curves:
+        curves["total (epoch means)"] = ([h["step"] for h in history], [h["train_loss"] for h in history])
+    return curves
+
+
+def plot_loss_terms(history: list, *, ae_history: list | None = None, weights: dict | None = None,
+                    title: str = "TIM-GAN training"):
+    """Loss curves against the training step (running means logged in ``history[i]["parts_curve"]``):
+    with ``ae_history`` first a panel with the autoencoder pretraining's terms, then one panel
+    per TIM-GAN loss term, then the test L1 after each epoch.  ``weights`` (e.g. the run's config,
+    with ``w_img`` ...) adds each term's weight in the total to its title."""
+    terms = _loss_curves(history)
+    n = len(terms) + bool(ae_history) + any("test_l1" in h for h in history)
+    cols = min(4, n)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(3.4 * cols, 2.7 * -(-n // cols)), squeeze=False)
+    panels = iter(axes.flat)
+    if ae_history:
+        ax = next(panels)
+        for k, (x, y) in _loss_curves(ae_history).items():
+            ax.plot(x, y, ".-" if len(x) < 30 else "-", label=k)
+        ax.set_title("stage 1: autoencoder", fontsize=9)
+        ax.legend(fontsize=7)
+    for k, (x, y) in terms.items():
+        ax = next(panels)
+        ax.plot(x, y, ".-" if len(x) < 30 else "-", color="tab:blue")
+        w = (weights or {}).get(f"w_{k}")
+        ax.set_title(f"{k}: {LOSS_NAMES.get(k, k)}" + (f" (× {w:g})" if w is not None else ""), fontsize=9)
+    for ax in axes.flat[:n]:
+        ax.set_xlabel("training step")
+        ax.set_ylabel("loss")
+    if any("test_l1" in h for h in history):
+        ax = next(panels)
+        ax.plot([h["epoch"] for h in history if "test_l1" in h], [h["test_l1"] for h in history if "test_l1" in h],
+                "o-", color="tab:green")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean |output − target|")
+        ax.set_title("test L1 after each epoch", fontsize=9)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def timgan_frame(result: dict):
+    """The TIM-GAN results (the dict of ``results/timgan_css.json``) as a pandas DataFrame: one
+    row per method with RS@1, RS@5 (mean, std over seeds), FID, the paper's numbers (Clevr
+    column of Tables 1-2), pixel L1, training minutes and the number of seeds."""
+    import pandas as pd
+
+    records = []
+    for row in result["rows"]:
+        paper = row.get("paper") or {}
+        rec = {"method": row["method"]}
+        for key in ("rs1", "rs5", "fid"):
+            mean, std = _mean_std(row[key]) if row.get(key) else (np.nan, np.nan)
+            rec[key], rec[f"{key}_std"], rec[f"paper {key}"] = mean, std, paper.get(key, np.nan)
+        rec["l1"] = _mean_std(row["l1"])[0] if "l1" in row else np.nan
+        rec["train min"] = _mean_std(row["train_seconds"])[0] / 60 if "train_seconds" in row else np.nan
+        rec["seeds"] = row["rs1"].get("seeds", 1) if isinstance(row.get("rs1"), dict) else 1
+        records.append(rec)
+    return pd.DataFrame.from_records(records).set_index("method")

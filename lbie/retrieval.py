@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .train import fit, load_checkpoint
-from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
+from .utils import atomic_save_json, get_device, load_json, provenance, runs_dir, seed_everything
 
 
 def to_float(images) -> torch.Tensor:
@@ -126,14 +126,27 @@ def train_retrieval_encoder(images, *, epochs: int, batch_size: int = 64, lr: fl
     return model.eval()
 
 
-def load_or_train_retrieval_encoder(name: str, images, *, epochs: int, device="auto", **kw) -> RetrievalAutoEncoder:
-    """The data set's shared retrieval encoder, trained once under ``runs/retrieval/<name>``."""
+def load_or_train_retrieval_encoder(name: str, images, *, epochs: int, device="auto", publish: bool = False,
+                                    **kw) -> RetrievalAutoEncoder:
+    """The data set's shared retrieval encoder: the published one in ``checkpoints/`` (registry
+    entry ``retrieval-<name>``) if present, else the one trained once under ``runs/retrieval/<name>``,
+    else trained now.  ``publish=True`` stores it in ``checkpoints/`` (a few hundred KB)."""
+    from .checkpoints import find_checkpoint, register_checkpoint
+
+    config = {"name": name, "epochs": epochs, "n_images": len(images), **kw}
+    found = find_checkpoint(f"retrieval-{name}", config)
+    model = RetrievalAutoEncoder()
+    if found is not None:
+        model.load_state_dict(found[0])
+        return model.to(get_device(device)).eval()
     run_dir = runs_dir() / "retrieval" / name
     done = run_dir / "metrics.json"
     if done.exists():
-        model = RetrievalAutoEncoder()
         model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
-        return model.to(get_device(device)).eval()
+        model = model.to(get_device(device)).eval()
+        if publish:
+            register_checkpoint(model.state_dict(), f"retrieval-{name}", config, load_json(done)["provenance"], [])
+        return model
     t0 = time.perf_counter()
     model = train_retrieval_encoder(images, epochs=epochs, run_dir=run_dir, device=device, **kw)
     atomic_save_json({"experiment": "retrieval-encoder", "name": name,

@@ -243,7 +243,7 @@ def test_explain_edits(text):
     cfg = lbie.timgan_config("smoke")
     model = build_model(cfg, text.dim)
     data = lbie.generate_css(5, seed=2)
-    ex = lbie.explain_edits(model, text, data.source, data.instruction, data.target)
+    ex = lbie.explain_edits(model, text, data.source, data.instruction, data.target, batch_size=2)
     assert ex.edits.shape == (5, 64, 64, 3) and ex.mask.shape == ex.gt_mask.shape == (5, 16, 16)
     assert ex.alpha.shape == (5, 2, 3)
     for w, tok in zip(ex.where_weights, ex.tokens):
