@@ -18,15 +18,12 @@ their parameters.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .metrics import cell_map
-from .utils import cache_dir
+from .utils import cached_arrays
 
 SHAPES = ("rectangle", "half fat ellipse", "fat ellipse", "triangle", "reverse triangle",
           "thin ellipse", "half thin ellipse", "diamond", "circle")
@@ -267,21 +264,9 @@ def load_cosal(split: str, n: int, *, num_direct: int = 4, num_colors: int = 3, 
                                   seed=np.random.SeedSequence(split_seed).generate_state(1)[0], img_size=img_size)
     if not cache:
         return make()
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "cosal" / f"{split}-{n}-d{num_direct}-c{num_colors}-{coverage}-{key}.npz"
-    if path.exists():
-        try:
-            with np.load(path) as z:
-                return CoSaL(**{k: z[k] for k in _ARRAYS}, num_colors=num_colors, num_direct=num_direct,
-                             coverage=coverage)
-        except Exception:  # truncated/empty/garbage (BadZipFile, EOFError, ...): regenerate, never trust
-            path.unlink(missing_ok=True)
-    data = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **{k: getattr(data, k) for k in _ARRAYS})
-    os.replace(tmp, path)
-    return data
+    arrays = cached_arrays("cosal", f"{split}-{n}-d{num_direct}-c{num_colors}-{coverage}", params,
+                           lambda: {k: v for k, v in vars(make()).items() if k in _ARRAYS}, _ARRAYS)
+    return CoSaL(**arrays, num_colors=num_colors, num_direct=num_direct, coverage=coverage)
 
 
 def coverage_stats(data: CoSaL) -> dict:

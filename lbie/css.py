@@ -24,14 +24,12 @@ Readers for the real formats (TIRG's CSS ``.npy``, TIM-GAN's folders, GeNeVA's C
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from .utils import cache_dir
+from .utils import cached_arrays
 
 SHAPES = ("rectangle", "circle", "triangle")
 COLORS = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
@@ -341,19 +339,6 @@ def load_css(split: str, n: int, *, seed: int = 0, size: int = 64, max_objects: 
     if not cache:
         return _assemble(_sample(n, split_seed, max_objects, kinds), size)
     params = dict(split=split, n=n, seed=seed, max_objects=max_objects, kinds=kinds, version=_VERSION)
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "css" / f"{split}-{n}-m{max_objects}-{key}.npz"
-    sampled = None
-    if path.exists():
-        try:
-            with np.load(path) as z:
-                sampled = {k: z[k] for k in _SAMPLED}
-        except Exception:  # truncated/garbage cache file: regenerate, never trust
-            path.unlink(missing_ok=True)
-    if sampled is None:
-        sampled = _sample(n, split_seed, max_objects, kinds)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **sampled)
-        os.replace(tmp, path)
+    sampled = cached_arrays("css", f"{split}-{n}-m{max_objects}", params,
+                            lambda: _sample(n, split_seed, max_objects, kinds), _SAMPLED)
     return _assemble(sampled, size)

@@ -20,9 +20,6 @@ common name over its petal pixels equals the colour named in the caption.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +30,7 @@ import torch
 from .metrics import _np
 from .edit_formats import _bad
 from .referring import encode_texts, read_rgb
-from .utils import cache_dir
+from .utils import cached_arrays
 
 PARTS = ("background", "petals", "center", "leaves", "stem")
 COLORS = ("white", "red", "orange", "yellow", "blue", "purple", "pink", "green", "brown", "black", "gray")
@@ -320,21 +317,8 @@ def load_flowers(split: str, n: int, *, seed: int = 0, size: int = 64, cache: bo
     split_seed = np.random.SeedSequence([seed, ("train", "test").index(split), 102]).generate_state(1)[0]
     if not cache:
         return _assemble(_sample(n, split_seed), size)
-    key = hashlib.sha256(json.dumps(dict(split=split, n=n, seed=seed, version=_VERSION)).encode()).hexdigest()[:16]
-    path = cache_dir() / "flowers" / f"{split}-{n}-{key}.npz"
-    p = None
-    if path.exists():
-        try:
-            with np.load(path) as z:
-                p = {k: z[k] for k in z.files}
-        except Exception:  # truncated/garbage cache file: regenerate, never trust
-            path.unlink(missing_ok=True)
-    if p is None:
-        p = _sample(n, split_seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **p)
-        os.replace(tmp, path)
+    p = cached_arrays("flowers", f"{split}-{n}", dict(split=split, n=n, seed=seed, version=_VERSION),
+                      lambda: _sample(n, split_seed))
     return _assemble(p, size)
 
 

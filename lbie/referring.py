@@ -21,9 +21,7 @@ expression to ``MAX_SENTENCES`` sentences of ``MAX_WORDS`` ids (0 = ``<pad>``, a
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ import numpy as np
 
 from .css import _PALETTE, _SUBSETS, COLORS, POSITIONS, SHAPE_WORDS, SHAPES, SIZES, _check_size, _labels
 from .edit_formats import _bad, _read_image
-from .utils import cache_dir
+from .utils import cached_arrays
 
 KINDS = ("attribute", "position", "relation", "plural", "two_sentence")
 RELATIONS = {"left": ("left of", "to the left of"), "right": ("right of", "to the right of"),
@@ -291,21 +289,8 @@ def load_referring(split: str, n: int, *, seed: int = 0, size: int = 64, min_obj
         return _assemble(_sample(n, split_seed, min_objects, max_objects, kinds), size)
     params = dict(split=split, n=n, seed=seed, min_objects=min_objects, max_objects=max_objects, kinds=kinds,
                   version=_VERSION)
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "referring" / f"{split}-{n}-o{min_objects}{max_objects}-{key}.npz"
-    sampled = None
-    if path.exists():
-        try:
-            with np.load(path) as z:
-                sampled = {k: z[k] for k in _SAMPLED}
-        except Exception:  # truncated/garbage cache file: regenerate, never trust
-            path.unlink(missing_ok=True)
-    if sampled is None:
-        sampled = _sample(n, split_seed, min_objects, max_objects, kinds)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **sampled)
-        os.replace(tmp, path)
+    sampled = cached_arrays("referring", f"{split}-{n}-o{min_objects}{max_objects}", params,
+                            lambda: _sample(n, split_seed, min_objects, max_objects, kinds), _SAMPLED)
     return _assemble(sampled, size)
 
 

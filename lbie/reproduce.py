@@ -172,7 +172,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
             if not runs:
                 continue
             row = {"method": method}
-            for key in ("rs1", "rs5", "l1"):
+            for key in ("rs1", "rs5", "rs1_keep_source", "rs5_keep_source", "l1"):
                 row[key] = mean_std([r["metrics"][key] for r in runs])
             row["by_kind"] = {k: {n: mean_std([r["metrics"]["by_kind"][k][n] for r in runs]) for n in ("rs1", "rs5")}
                               for k in runs[0]["metrics"]["by_kind"]}

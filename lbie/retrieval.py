@@ -98,12 +98,17 @@ class RetrievalIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def score(self, generated, ns=(1, 5)) -> dict:
-        """RS@N in percent for generated images (one per test triple, in order), and the hits."""
+    def score(self, generated, ns=(1, 5), *, keep_source: bool = False) -> dict:
+        """RS@N in percent for generated images (one per test triple, in order), and the hits.
+
+        ``keep_source=True`` is a stricter variant that leaves the source scene in the gallery:
+        under the paper's protocol (source excluded) an unedited copy of the source often
+        retrieves the target, because the target is the scene most similar to the source."""
         if len(generated) != len(self.target_id):
             raise ValueError(f"expected {len(self.target_id)} generated images (one per test triple), "
                              f"got {len(generated)}")
-        hits = rs_at_n(self.encoder.embed(generated), self.embeddings, self.ids, self.target_id, self.source_id, ns)
+        exclude = np.full_like(self.source_id, -1) if keep_source else self.source_id
+        hits = rs_at_n(self.encoder.embed(generated), self.embeddings, self.ids, self.target_id, exclude, ns)
         return {f"rs{n}": 100.0 * float(h.mean()) for n, h in hits.items()} | {"hits": hits}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -139,3 +140,24 @@ def runs_dir() -> Path:
 def cache_dir() -> Path:
     """Where generated data sets are cached (``LBIE_CACHE``, default ``~/.cache/lbie``)."""
     return Path(os.environ.get("LBIE_CACHE", Path.home() / ".cache" / "lbie"))
+
+
+def cached_arrays(subdir: str, prefix: str, params: dict, make: Callable[[], dict[str, np.ndarray]],
+                  keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Arrays cached in ``cache_dir()/<subdir>/<prefix>-<hash of params>.npz``: the file's ``keys``
+    (``None``: all of them), else ``make()``'s arrays, written atomically.  A truncated, garbage or
+    incomplete file (missing one of ``keys``) is deleted and regenerated, never trusted."""
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / subdir / f"{prefix}-{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in (z.files if keys is None else keys)}
+        except Exception:  # BadZipFile, EOFError, KeyError, ...
+            path.unlink(missing_ok=True)
+    arrays = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return arrays

@@ -184,6 +184,8 @@ def test_retrieval_index_bounds():
     assert set(perfect["by_kind"]) == set(np.unique(data.kind))
     copy = index.score(data.source)
     assert copy["rs1"] < 100.0  # the source itself is excluded, so copying it cannot always hit
+    assert index.score(data.source, keep_source=True)["rs1"] == 0.0  # a copy then finds the source
+    assert perfect["rs1_keep_source"] == 100.0
     with pytest.raises(ValueError, match="one per test triple"):
         index.score(data.source[:3])
 
