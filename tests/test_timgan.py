@@ -269,3 +269,9 @@ def test_reproduce_timgan_css_smoke(tmp_path):
     assert rows["timgan"]["fid"] is None
     table = render(result)
     assert "| timgan |" in table and "95.9" in table and "FID not computed" in table
+
+
+def test_bf16_autocast_training_is_finite():
+    run = lbie.train_timgan(preset="smoke", amp="bf16", run_dir=None, evaluate=False)
+    assert all(np.isfinite(v) for _, parts in run.history[0]["parts_curve"] for v in parts.values())
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())  # weights stay fp32
