@@ -38,7 +38,22 @@ _TIMGAN = {
                   **_TIMGAN_ARCH),
 }
 
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {"cosal": _COSAL, "timgan": _TIMGAN}
+# LBIE beyond CoSaL (issue 4): referring segmentation on generated scenes (LBIE paper Table 3 analog)
+# and text-guided colourisation of generated flowers (Table 4 analog).  Owned by
+# lbie/segmentation_experiment.py and lbie/colorization_experiment.py; values to be tuned there.
+_SEGMENTATION = {
+    "smoke": dict(n_train=64, n_test=32, epochs=1, batch_size=16, lr=3e-3),
+    "cpu": dict(n_train=20_000, n_test=2_000, epochs=3, batch_size=32, lr=3e-3),
+    "paper": dict(n_train=50_000, n_test=5_000, epochs=30, batch_size=32, lr=1e-3),
+}
+_COLORIZATION = {
+    "smoke": dict(n_train=64, n_test=32, epochs=1, batch_size=16, lr=2e-4),
+    "cpu": dict(n_train=20_000, n_test=2_000, epochs=3, batch_size=32, lr=2e-4),
+    "paper": dict(n_train=50_000, n_test=5_000, epochs=30, batch_size=32, lr=2e-4),
+}
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {"cosal": _COSAL, "timgan": _TIMGAN, "segmentation": _SEGMENTATION,
+                                                 "colorization": _COLORIZATION}
 
 
 def resolve_preset(name: str | None = "auto") -> str:
