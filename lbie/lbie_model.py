@@ -89,21 +89,24 @@ class RecurrentAttentiveFusion(nn.Module):
         self.out = nn.Conv2d(dim, dim, kernel_size, padding=p)  # W7
         self.stop = nn.Conv2d(dim, 1, 1)  # termination gate: a linear map of the state
 
-    def attend(self, S, U):
+    def attend(self, S, U, mask=None):
         """Û^t: (B,D,M,N), (B,S,K) → (B,K,M,N) and the weights (B, M*N, S).  The scores are
-        divided by √D (as in the released code) so the softmax starts near uniform."""
+        divided by √D (as in the released code) so the softmax starts near uniform.  ``mask``
+        (B, S) bool, optional: False marks padding that gets no attention (word-level text)."""
         B, D, M, N = S.shape
         if not self.attention:
             return U[:, -1, :, None, None].expand(-1, -1, M, N), None
         scores = torch.einsum("bdn,bsd->bns", S.flatten(2), self.W(U)) / math.sqrt(D)  # (B, MN, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
         beta = scores.softmax(-1)
         U_hat = torch.einsum("bns,bsk->bkn", beta, U).reshape(B, -1, M, N)
         return U_hat, beta
 
-    def forward(self, V, U) -> FusionOutput:
+    def forward(self, V, U, mask=None) -> FusionOutput:
         S, outs, gates, atts = V, [], [], []
         for _ in range(self.steps):
-            U_hat, beta = self.attend(S, U)
+            U_hat, beta = self.attend(S, U, mask)
             z, r = torch.sigmoid(self.gates(torch.cat([S, U_hat], 1))).chunk(2, 1)
             c = F.relu(self.cand_s(r * S) + self.cand_u(U_hat))
             h = (1 - z) * S + z * c  # Ô^t

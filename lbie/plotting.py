@@ -1073,3 +1073,303 @@ def timgan_frame(result: dict):
         rec["seeds"] = row["rs1"].get("seeds", 1) if isinstance(row.get("rs1"), dict) else 1
         records.append(rec)
     return pd.DataFrame.from_records(records).set_index("method")
+
+
+# --------------------------------------------------------------------------- Colourisation
+LOSS_NAMES["mismatch"] = "discriminator: real image, wrong caption"
+
+
+def _flower_consistency(rgb, data, indices):
+    from .flowers import caption_consistency
+
+    return caption_consistency(rgb, data.parts[indices], data.named_petal_colors[indices])[0]
+
+
+def plot_lab_channels(rgb, *, title: str = "one image in CIE-Lab"):
+    """An sRGB image (H, W, 3) uint8 and its L, a and b channels, each with its colour bar."""
+    from .flowers import rgb_to_lab
+
+    lab = rgb_to_lab(_np(rgb))
+    fig, axes = plt.subplots(1, 4, figsize=(11.5, 2.8))
+    _image(axes[0], _np(rgb), "sRGB image")
+    for ax, k, name, cmap, lim in zip(axes[1:], range(3), ("L: lightness (the input)", "a: green − / red +",
+                                                            "b: blue − / yellow +"),
+                                      ("gray", "PiYG_r", "cividis"), ((0, 100), (-80, 80), (-80, 80))):
+        im = ax.imshow(lab[..., k], cmap=cmap, vmin=lim[0], vmax=lim[1], interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(name, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_colorizations(data, indices: Iterable[int], outputs: dict, *, title: str | None = None):
+    """The paper's Fig. 6 layout, one column per test flower: the original, the grey input, then one row per
+    entry of ``outputs`` ({name: uint8 (N, H, W, 3)} for the whole data set or one per index), each panel
+    marked ✓ / ✗ by the consistency check (– when the caption names no petal colour); captions at the bottom."""
+    from .flowers import rgb_to_lab
+
+    indices = [int(i) for i in indices]
+    outputs = {k: (v if len(v) == len(indices) and len(v) != len(data) else _np(v)[indices]) for k, v in outputs.items()}
+    named = data.named_petal_colors[indices]
+    rows = 2 + len(outputs)
+    fig, axes = plt.subplots(rows + 1, len(indices), figsize=(1.9 * len(indices), 1.9 * rows + 1.1), squeeze=False,
+                             gridspec_kw={"height_ratios": [1] * rows + [0.6]})
+    grey = rgb_to_lab(data.images[indices])[..., 0]
+    for j, i in enumerate(indices):
+        _image(axes[0, j], data.images[i])
+        _image(axes[1, j], grey[j][..., None].repeat(3, -1) / 100)
+        for r, (name, rgb) in enumerate(outputs.items()):
+            ok = _flower_consistency(rgb[j:j + 1], data, [i])[0]
+            _image(axes[2 + r, j], rgb[j], ("✓" if ok else "✗") if named[j] else "–")
+            axes[2 + r, j].title.set_color("tab:green" if ok else "tab:red" if named[j] else "k")
+        _text_panel(axes[rows, j], data.texts[i], width=22)
+    for r, name in enumerate(["original", "input L"] + list(outputs)):
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(title or "colourisations of test flowers (✓ / ✗: petal colour matches the caption)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_recolorings(rows: dict, colours: Sequence[str], *, consistent: dict | None = None,
+                     title: str = "one grey image, recoloured by different captions"):
+    """The paper's Fig. 7 layout: ``rows`` {name: (original uint8 (H, W, 3), recolourings uint8 (K, H, W, 3))},
+    one column per colour of ``colours`` (the caption "the flower is <colour> in color"); ``consistent``
+    {name: (K,) bool} marks each recolouring ✓ / ✗."""
+    from .flowers import rgb_to_lab
+
+    names = list(rows)
+    fig, axes = plt.subplots(len(names), 2 + len(colours), figsize=(1.7 * (2 + len(colours)), 2.2 * len(names)),
+                             squeeze=False)
+    for r, name in enumerate(names):
+        original, recoloured = rows[name]
+        _image(axes[r, 0], original, "original" if r == 0 else None)
+        grey = rgb_to_lab(np.asarray(original))[..., :1] / 100  # the model's input: the lightness L
+        _image(axes[r, 1], grey.repeat(3, -1), "grey input (L)" if r == 0 else None)
+        axes[r, 0].set_ylabel(name, fontsize=9)
+        for k, colour in enumerate(colours):
+            ok = None if consistent is None else bool(np.asarray(consistent[name])[k])
+            mark = "" if ok is None else (" ✓" if ok else " ✗")
+            _image(axes[r, 2 + k], recoloured[k], f"“{colour}”{mark}")
+            if ok is not None:
+                axes[r, 2 + k].title.set_color("tab:green" if ok else "tab:red")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_caption_attention(image, words: Sequence[str], attention, *, top: int = 4,
+                           title: str = "where each word is attended"):
+    """The colouriser's word attention for one image: ``attention`` (regions, words) from
+    ``Colorizer(..., return_attention=True)``; the image, the mean weight of every word, and the map of
+    the ``top`` most attended words over the image (regions upsampled to pixels)."""
+    att = _np(attention)[:, :len(words)]
+    side = int(round(np.sqrt(att.shape[0])))
+    order = np.argsort(-att.mean(0))[:top]
+    fig, axes = plt.subplots(1, 2 + len(order), figsize=(2.6 * (2 + len(order)), 2.8),
+                             gridspec_kw={"width_ratios": [1, 2] + [1] * len(order)})
+    _image(axes[0], image, "input")
+    axes[1].bar(range(len(words)), att.mean(0), color=["tab:orange" if j in order else "0.6" for j in range(len(words))])
+    axes[1].set_xticks(range(len(words)), words, rotation=60, fontsize=7, ha="right")
+    axes[1].set_ylabel("mean attention over regions")
+    axes[1].set_title("attention per word", fontsize=9)
+    H, W = np.asarray(image).shape[:2]
+    for ax, j in zip(axes[2:], order):
+        _mask_panel(ax, att[:, j].reshape(side, side) / max(att[:, j].max(), 1e-8), image=image,
+                    title=f"“{words[j]}” (max {att[:, j].max():.2f})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def colorization_frame(result: dict):
+    """The colourisation results (``results/colorization.json``) as a pandas DataFrame: one row per method with
+    consistency (mean, std over seeds), the paper's human consistency and quality ratings (Table 4), FID,
+    colourfulness and ab L1."""
+    import pandas as pd
+
+    records = []
+    for row in result["rows"]:
+        paper, q = row.get("paper") or {}, row["realism"]
+        rec = {"method": row["method"]}
+        rec["consistency"], rec["consistency_std"] = _mean_std(row["consistency"])
+        rec["paper consistency"] = paper.get("consistency") if paper.get("consistency") is not None else np.nan
+        for key in ("fid", "colorfulness", "ab_l1"):
+            rec[key] = _mean_std(q[key])[0] if q.get(key) else np.nan
+        rec["paper quality"] = paper.get("quality", np.nan)
+        rec["seeds"] = row["consistency"].get("seeds", 1)
+        records.append(rec)
+    return pd.DataFrame.from_records(records).set_index("method")
+
+
+# =========================================================================== Segmentation
+# The figures of the language-based segmentation chapter (LBIE §4.2, Table 3 analog): referring
+# expressions with their masks and predictions, attention over the words per fusion step, training
+# curves and metrics by expression kind of several methods, and Table 3, paper vs ours.
+def show_referring_examples(data, indices: Iterable[int], predictions: dict | None = None, *,
+                            title: str | None = None):
+    """One row per expression of a :class:`lbie.referring.ReferringData`: the scene, the expression (with
+    its kind), the ground-truth mask and each named predicted mask (``{"LBIE": (N, H, W) bool, ...}``,
+    for the whole data set or one per index) drawn over the scene, with the expression's IoU."""
+    indices = [int(i) for i in indices]
+    predictions = {k: _per_index(v, indices, len(data)) for k, v in (predictions or {}).items()}
+    cols = ["scene", "expression", "ground truth"] + list(predictions)
+    fig, axes = plt.subplots(len(indices), len(cols), figsize=(1.9 * len(cols) + 1.4, 2.0 * len(indices)),
+                             gridspec_kw=dict(width_ratios=[1, 1.5] + [1] * (len(cols) - 2)), squeeze=False)
+    for row, i in enumerate(indices):
+        panels, gt = axes[row], np.asarray(data.masks[i], bool)
+        _image(panels[0], data.images[i], "scene" if row == 0 else None)
+        panels[0].set_ylabel(f"#{i}", fontsize=8)
+        _text_panel(panels[1], str(data.texts[i]), str(data.kind[i]), width=24)
+        _mask_panel(panels[2], gt, data.images[i], "ground truth" if row == 0 else None)
+        for ax, (name, pred) in zip(panels[3:], predictions.items()):
+            p = np.asarray(_np(pred[i]), bool)
+            iou = (p & gt).sum() / max((p | gt).sum(), 1) if (p | gt).any() else 1.0
+            _mask_panel(ax, p, data.images[i], name if row == 0 else None)
+            ax.set_xlabel(f"IoU {iou:.2f}", fontsize=8)
+    axes[0, 1].set_title("expression", fontsize=9)
+    fig.suptitle(title or f"referring expressions ({len(data)} in this split)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_expression_attention(data, indices: Iterable[int], attention, *, language: str = "words",
+                              threshold: float = 0.2, title: str | None = None):
+    """What the referred object reads at each fusion step: for each expression, the scene with its mask
+    and, for every step, the attention over the expression's words (or sentences) averaged over the
+    regions the ground-truth mask covers (:func:`lbie.segmentation_experiment.region_attention`).
+    ``attention``: (N, T, M*N, L) for the whole data set or one per index; the padding positions' total
+    weight is printed next to each step; bar heights are relative to the largest weight (or ``threshold``)."""
+    from .segmentation_experiment import language_labels, region_attention
+
+    indices = [int(i) for i in indices]
+    att = _per_index(_np(attention), indices, len(data))
+    T = att[indices[0]].shape[0]
+    fig, axes = plt.subplots(len(indices), 2, figsize=(11, (0.6 * T + 0.6) * len(indices) + 0.6),
+                             gridspec_kw=dict(width_ratios=[1, 6]), squeeze=False)
+    for (ax_img, ax), i in zip(axes, indices):
+        _mask_panel(ax_img, data.masks[i], data.images[i])
+        ax_img.set_ylabel(f"#{i} {data.kind[i]}", fontsize=8)
+        labels = language_labels(data, i, language)
+        keep = [j for j, w in enumerate(labels) if w]
+        weights = region_attention(att[i][None], np.asarray(data.masks[i])[None])[0]  # (T, L)
+        shown = weights[:, keep]
+        right = 5.0
+        for t in range(T):
+            y = 1.4 * (T - 1 - t)
+            right = max(right, _draw_word_row(ax, [labels[j] for j in keep], shown[t], y, "tab:blue", threshold,
+                                              max(shown.max(), threshold)))
+            ax.text(-0.1, y + 0.5, f"step {t + 1}\npadding {1 - shown[t].sum():.2f}", ha="right", va="center",
+                    fontsize=7.5)
+        ax.set_xlim(-1.6, right)
+        ax.set_ylim(-0.05, 1.4 * T)
+        ax.axis("off")
+    fig.suptitle(title or f"attention of the referred object's regions over the {language}, per fusion step "
+                          f"(blue: weight > {threshold})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_segmentation_curves(histories: dict, *, title: str = "training"):
+    """Training of several methods (``{"LBIE": history, ...}``, records of :func:`lbie.train.fit`): the
+    loss against the step (running mean), and the test overall IoU and precision@0.5 after each epoch."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for k, (name, history) in enumerate(histories.items()):
+        colour = plt.get_cmap("tab10").colors[k]
+        curve = [pt for h in history for pt in h.get("loss_curve") or []]
+        if curve:
+            axes[0].plot(*zip(*curve), "-", lw=1.2, color=colour, label=name)
+        axes[0].plot([h["step"] for h in history], [h["train_loss"] for h in history], "o", color=colour,
+                     label=None if curve else name)
+        for key, style in (("overall_iou", "o-"), ("precision@0.5", "s--")):
+            pts = [(h["epoch"], h[key]) for h in history if key in h]
+            if pts:
+                axes[1].plot(*zip(*pts), style, color=colour, label=f"{name}: {key}")
+    axes[0].set_xlabel("training step (batches; dots: epoch means)")
+    axes[0].set_ylabel("weighted cross-entropy")
+    axes[0].set_title("training loss")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("test score")
+    axes[1].set_ylim(0, 1)
+    axes[1].set_title("test overall IoU and precision@0.5 after each epoch")
+    axes[1].xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metrics_by_kind(metrics: dict, *, key: str = "overall_iou", title: str | None = None):
+    """Grouped bars of ``key`` by expression kind (and over all expressions) for several methods:
+    ``{"LBIE": metrics, ...}`` with metrics as :func:`lbie.segmentation_experiment.evaluate_segmentation`
+    returns them (values may also be ``{"mean", "std"}``, drawn with error bars)."""
+    from .referring import KINDS
+
+    kinds = [k for k in KINDS if any(k in m["by_kind"] for m in metrics.values())] + ["all"]
+    width = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(1.3 * len(kinds) + 2, 3.8))
+    for k, (name, m) in enumerate(metrics.items()):
+        vals = [_mean_std(m[key] if kind == "all" else m["by_kind"].get(kind, {}).get(key, np.nan)) for kind in kinds]
+        pos = np.arange(len(kinds)) + (k - (len(metrics) - 1) / 2) * width
+        ax.bar(pos, [v for v, _ in vals], width, yerr=[e for _, e in vals], capsize=3, label=name)
+        for px, (v, _) in zip(pos, vals):
+            ax.text(px, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(kinds)), kinds)
+    ax.set_xlabel("expression kind")
+    ax.set_ylabel(f"{key} (test)")
+    ax.set_ylim(0, 1.12)
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{key} by expression kind")
+    fig.tight_layout()
+    return fig
+
+
+def table3_frame(result: dict):
+    """LBIE Table 3, paper (ReferIt) vs ours, as a pandas DataFrame in %: one row per method and source,
+    columns precision@0.5..0.9, overall IoU and mean IoU (not reported by the paper), with ``std`` columns
+    over seeds for ours.  ``result`` is the dict of ``results/segmentation.json``."""
+    import pandas as pd
+
+    records = []
+    for row in result["rows"]:
+        for source, v in (("ours", row), ("paper (ReferIt)", row.get("paper"))):
+            if not v:
+                continue
+            rec = {"method": row.get("label", row["method"]), "source": source}
+            cells = {**{f"P@{t}": p for t, p in v["precision"].items()}, "overall IoU": v["overall_iou"],
+                     "mean IoU": v.get("mean_iou")}
+            for name, value in cells.items():
+                mean, std = _mean_std(value) if value is not None else (np.nan, np.nan)
+                rec[name], rec[f"{name} std"] = 100 * mean, (100 * std if source == "ours" else np.nan)
+            records.append(rec)
+    return pd.DataFrame.from_records(records).set_index(["method", "source"])
+
+
+def plot_table3(result: dict):
+    """Table 3 as grouped bars: for precision@0.5..0.9 and overall IoU, the paper's two models on ReferIt
+    and ours on the generated data (mean over seeds, error bars: std)."""
+    rows = result["rows"]
+    keys = [f"P@{t}" for t in rows[0]["precision"]] + ["overall IoU"]
+    get = lambda v: [v["precision"][k[2:]] for k in keys[:-1]] + [v["overall_iou"]]  # noqa: E731
+    series = [(f"paper: {r.get('label', r['method'])}", get(r["paper"]), "//") for r in rows if r.get("paper")]
+    series += [(f"ours: {r.get('label', r['method'])}", get(r), None) for r in rows]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for k, (name, vals, hatch) in enumerate(series):
+        m, e = np.array([_mean_std(v) for v in vals]).T
+        pos = np.arange(len(keys)) + (k - (len(series) - 1) / 2) * width
+        ax.bar(pos, 100 * m, width, yerr=None if hatch else 100 * e, capsize=2, label=name, hatch=hatch,
+               edgecolor="0.3", lw=0.5, color=plt.get_cmap("tab10").colors[k % len(rows)], alpha=0.55 if hatch else 1)
+    ax.set_xticks(np.arange(len(keys)), keys)
+    ax.set_xlabel("metric (Hu et al.'s protocol)")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7.5, ncol=2)
+    complete = "" if result.get("complete", True) else " — INCOMPLETE run"
+    ax.set_title(f"LBIE Table 3: paper (ReferIt) vs ours (generated expressions, preset "
+                 f"{result.get('provenance', {}).get('preset')}){complete}", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -2,6 +2,8 @@
 
 ``python -m lbie reproduce cosal-table2 [--preset paper] [--seeds 3] [--jobs 2]``
 ``python -m lbie reproduce timgan-css [--preset cpu|paper] [--seeds 3] [--jobs 2]``
+``python -m lbie reproduce referit-synth [--preset cpu|paper] [--seeds 3] [--jobs 2]``
+``python -m lbie reproduce flowers-synth [--preset cpu|paper] [--seeds 3] [--jobs 2] [--no-fid]``
 
 Every run keeps its own checkpoint under ``runs/``, and the results file is rewritten
 atomically after each finished run, so an interrupted reproduction resumes where it stopped.
@@ -26,7 +28,10 @@ PAPER_TABLE2 = {
     (4, True): {4: 0.5033, 6: 0.5313, 8: 0.7017},
 }
 TABLE2_METRICS = ("iou", "iou_determined", "iou_code_metric", "iou_code_metric_determined")
-EXPERIMENTS = ("cosal-table2", "timgan-css")
+# experiment -> its results file under results/
+RESULT_FILES = {"cosal-table2": "cosal_table2.json", "timgan-css": "timgan_css.json",
+                "referit-synth": "segmentation.json", "flowers-synth": "colorization.json"}
+EXPERIMENTS = tuple(RESULT_FILES)
 
 # TIM-GAN paper, Tables 1-2, Clevr column (FID, RS@1, RS@5); the real-images row for ground_truth.
 PAPER_TIMGAN = {"timgan": {"fid": 33.0, "rs1": 95.9, "rs5": 97.8},
@@ -212,4 +217,14 @@ def reproduce(experiment: str, **kw) -> dict:
     if experiment == "timgan-css":
         kw.pop("termination", None)
         return reproduce_timgan_css(**kw)
+    if experiment == "referit-synth":
+        from .segmentation_experiment import reproduce_referit_synth
+
+        kw.pop("fid", None), kw.pop("n_fid", None), kw.pop("termination", None)
+        return reproduce_referit_synth(**kw)
+    if experiment == "flowers-synth":
+        from .colorization_experiment import reproduce_flowers_synth
+
+        kw.pop("termination", None)
+        return reproduce_flowers_synth(**kw)
     raise ValueError(f"unknown experiment {experiment!r}; valid: {', '.join(EXPERIMENTS)}")

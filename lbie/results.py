@@ -75,11 +75,20 @@ def render(result: dict) -> str:
     """The table(s) of one results file."""
     if result.get("experiment") == "timgan-css":
         return render_timgan(result)
+    if result.get("experiment") == "referit-synth":
+        from .segmentation_experiment import render_segmentation
+
+        return render_segmentation(result)
+    if result.get("experiment") == "flowers-synth":
+        from .colorization_experiment import render_colorization
+
+        return render_colorization(result)
     return "\n\n".join(render_table2(result, m) for m in ("iou", "iou_determined"))
 
 
 def render_all(results_dir: str | Path = RESULTS) -> str:
-    parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "timgan_css.json")
+    parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "timgan_css.json", "segmentation.json",
+                                                                       "colorization.json")
              if (Path(results_dir) / name).exists()]
     return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"
 

@@ -90,14 +90,15 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _adversarial(disc: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-    """The generator's LSGAN term through the discriminator with detached parameters."""
+def _adversarial(disc: nn.Module, fake: torch.Tensor, *cond) -> torch.Tensor:
+    """The generator's LSGAN term through the discriminator with detached parameters (``cond``:
+    further discriminator inputs, e.g. the caption of a text-conditioned discriminator)."""
     params = {k: v.detach() for k, v in disc.named_parameters()}
-    return lsgan_loss(functional_call(disc, params, (fake,)), True)
+    return lsgan_loss(functional_call(disc, params, (fake, *cond)), True)
 
 
-def _disc_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return lsgan_loss(disc(real), True) + lsgan_loss(disc(fake.detach()), False)
+def _disc_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor, *cond) -> torch.Tensor:
+    return lsgan_loss(disc(real, *cond), True) + lsgan_loss(disc(fake.detach(), *cond), False)
 
 
 # --------------------------------------------------------------------------- stage 1: autoencoder
