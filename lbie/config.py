@@ -7,6 +7,8 @@ cores, ``paper`` follows the paper's settings and is meant for a GPU.  ``"auto"`
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from typing import Any
 
@@ -99,3 +101,29 @@ def get_preset(experiment: str, name: str | None = "auto", **overrides: Any) -> 
         cfg[key] = value
     cfg["preset"] = name
     return cfg
+
+
+def experiment_config(experiment: str, preset: str | None, settings: dict[str, Any], scale_keys: tuple[str, ...],
+                      defaults: dict[str, Any], label: str, *, skip_none: bool = False) -> dict[str, Any]:
+    """An experiment's run configuration: the preset's settings (each of ``scale_keys`` given in
+    ``settings`` and not None overrides it), then ``defaults`` updated by the other ``settings`` (with
+    ``skip_none``, those that are None keep their default).  Unknown settings raise a ValueError that
+    names the experiment by ``label``."""
+    settings = dict(settings)
+    cfg = get_preset(experiment, preset, **{k: settings.pop(k, None) for k in scale_keys})
+    unknown = sorted(set(settings) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown {label} settings {unknown}; valid: {', '.join((*scale_keys, *defaults))}")
+    cfg.update({**defaults, **{k: v for k, v in settings.items() if not (skip_none and v is None)}})
+    return cfg
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """8 hex digits of the sha256 of ``cfg`` as sorted JSON."""
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def hashed_run_name(name: str, cfg: dict[str, Any], canonical: dict[str, Any]) -> str:
+    """``name``, with ``-`` and :func:`config_hash` of ``cfg`` appended when ``cfg`` differs from
+    ``canonical``, the configuration that ``name`` alone describes."""
+    return name if cfg == canonical else f"{name}-{config_hash(cfg)}"

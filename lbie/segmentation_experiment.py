@@ -19,8 +19,6 @@ softmax cross-entropy of :func:`lbie.lbie_loss`.  Language (``language``):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
@@ -31,7 +29,7 @@ import numpy as np
 import torch
 
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from .config import get_preset, resolve_preset
+from .config import experiment_config, hashed_run_name, resolve_preset
 from .lbie_model import LBIE, TERMINATIONS, lbie_loss
 from .metrics import mean_std
 from .referring import KINDS, VOCAB, ReferringData, load_referring
@@ -66,11 +64,7 @@ def segmentation_config(preset: str | None = "auto", **settings) -> dict:
     """The full configuration of a run: the preset's :data:`SCALE_KEYS` (each given and not None
     overrides it), then :data:`DEFAULTS` updated by the other ``settings``.  ``method`` sets T and
     attention (``steps=None``: 3 for ``lbie``; ``concat`` has T = 1 by definition)."""
-    cfg = get_preset("segmentation", preset, **{k: settings.pop(k, None) for k in SCALE_KEYS})
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown segmentation settings {unknown}; valid: {', '.join(SCALE_KEYS + tuple(DEFAULTS))}")
-    cfg.update({**DEFAULTS, **settings})
+    cfg = experiment_config("segmentation", preset, settings, SCALE_KEYS, DEFAULTS, "segmentation")
     for key, valid in (("method", METHODS), ("language", LANGUAGES), ("termination", TERMINATIONS)):
         if cfg[key] not in valid:
             raise ValueError(f"unknown {key} {cfg[key]!r}; valid: {', '.join(valid)}")
@@ -84,10 +78,9 @@ def segmentation_config(preset: str | None = "auto", **settings) -> dict:
 
 def run_name(cfg: dict) -> str:
     """``lbie-T3-cpu-s0``; any other deviation from the preset and :data:`DEFAULTS` appends a config hash."""
-    name = f"{cfg['method']}-T{cfg['steps']}-{cfg['preset']}-s{cfg['seed']}"
-    if cfg != segmentation_config(cfg["preset"], method=cfg["method"], steps=cfg["steps"], seed=cfg["seed"]):
-        name += "-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]
-    return name
+    return hashed_run_name(f"{cfg['method']}-T{cfg['steps']}-{cfg['preset']}-s{cfg['seed']}", cfg,
+                           segmentation_config(cfg["preset"], method=cfg["method"], steps=cfg["steps"],
+                                               seed=cfg["seed"]))
 
 
 def build_model(cfg: dict) -> LBIE:

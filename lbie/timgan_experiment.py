@@ -9,8 +9,6 @@ Adam is per-parameter, so one optimizer over both equals two).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import get_preset
+from .config import config_hash, experiment_config, hashed_run_name
 from .css import CSSData, load_css
 from .retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
@@ -57,25 +55,15 @@ def bf16_autocast_ok(device: torch.device) -> bool:
 def timgan_config(preset: str | None = "auto", **settings) -> dict:
     """The full configuration of a TIM-GAN run: the preset's settings (each of :data:`SCALE_KEYS`
     given and not None overrides it) and :data:`DEFAULTS` updated by the other ``settings``."""
-    cfg = get_preset("timgan", preset, **{k: settings.pop(k, None) for k in SCALE_KEYS})
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown TIM-GAN settings {unknown}; valid: {', '.join(SCALE_KEYS + tuple(DEFAULTS))}")
-    cfg.update({**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}})
+    cfg = experiment_config("timgan", preset, settings, SCALE_KEYS, DEFAULTS, "TIM-GAN", skip_none=True)
     cfg["tau"] = [float(t) for t in cfg["tau"]]
     return cfg
 
 
-def _hash(d: dict) -> str:
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
-
-
 def run_name(cfg: dict) -> str:
     """``timgan-cpu-s0``; a run that overrides any setting of its preset gets a config hash appended."""
-    name = f"{cfg['variant']}-{cfg['preset']}-s{cfg['seed']}"
-    if cfg != timgan_config(cfg["preset"], variant=cfg["variant"], seed=cfg["seed"]):
-        name += "-" + _hash(cfg)
-    return name
+    return hashed_run_name(f"{cfg['variant']}-{cfg['preset']}-s{cfg['seed']}", cfg,
+                           timgan_config(cfg["preset"], variant=cfg["variant"], seed=cfg["seed"]))
 
 
 def css_splits(cfg: dict) -> tuple[CSSData, CSSData]:
@@ -108,7 +96,7 @@ def pretrain_autoencoder(cfg: dict, train: CSSData, *, device="auto", resume: bo
     so every variant and seed starts from the same frozen encoder (seeds vary TIM-GAN's training)."""
     device = get_device(device)
     ae_cfg = {k: cfg[k] for k in AE_KEYS} | {"preset": cfg["preset"], "seed": AE_SEED}
-    run_dir = runs_dir() / "timgan" / f"autoencoder-{cfg['preset']}-{_hash(ae_cfg)}"
+    run_dir = runs_dir() / "timgan" / f"autoencoder-{cfg['preset']}-{config_hash(ae_cfg)}"
     seed_everything(AE_SEED)
     ae = AutoEncoder(cfg["dim"], cfg["n_down"], cfg["n_res"])
     system = nn.ModuleDict({"ae": ae, "disc": PatchDiscriminator(ndf=cfg["ndf"])}).to(device,
@@ -256,8 +244,8 @@ def explain_edits(model: TIMGAN, text_encoder: TextEncoder, images, instructions
 def retrieval_index(cfg: dict, train: CSSData, test: CSSData, device="auto", publish: bool = False) -> RetrievalIndex:
     """The shared RS@N gallery of this data configuration (its encoder is trained once;
     ``publish=True`` stores it in ``checkpoints/`` so the chapters never retrain it)."""
-    name = f"css-{cfg['preset']}-" + _hash({k: cfg[k] for k in ("n_train", "n_test", "size", "max_objects",
-                                                                 "retrieval_epochs")})
+    name = f"css-{cfg['preset']}-" + config_hash({k: cfg[k] for k in ("n_train", "n_test", "size", "max_objects",
+                                                                       "retrieval_epochs")})
     encoder = load_or_train_retrieval_encoder(name, np.concatenate([train.source, train.target]),
                                               epochs=cfg["retrieval_epochs"], device=device, publish=publish)
     return RetrievalIndex(encoder, test.source, test.target, test.source_id, test.target_id)
