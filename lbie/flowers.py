@@ -7,14 +7,26 @@ two elliptical leaves.  Part labels: :data:`PARTS`.  Every part gets a named col
 per-image RGB jitter; petals are shaded along their length.  Captions name the colours of a random subset of
 the parts (petals most often) with several templates, including Fig. 7's "the flower is <colour> in color".
 
+Petal shades: the colouriser sees only L*, so the petal lightness must not give the colour away.  Each flower
+draws a base L* for its petal colour (:func:`_petal_lightness`) and the petals get that colour's shade there
+(:func:`_petal_tones`): the colour's hue :data:`PETAL_HUE` at 90% of the sRGB gamut's largest chroma (pink:
+C* / (L* + 16) = 0.45), white its own faint tint.  Each colour has a dark-to-light range
+(:data:`PETAL_LIGHTNESS`, as wide as the colour names allow: orange and yellow turn brown when dark, red and
+purple pink when light), and the colours share bands (:data:`PETAL_BANDS`): half of the chromatic flowers
+draw L* 53-61, which all six reach, and a quarter of the orange, yellow, blue and pink ones L* 77-85, next to
+white (85-97), so white is not the only light colour.  A 1-D classifier of the colour from the mean petal L*
+does little better than chance (tests).  The per-image jitter of chromatic petals keeps only a (halved) hue
+part; their lightness is the drawn one.
+
 **Colour space**: sRGB (D65) <-> CIE-Lab by the standard formulas, for numpy arrays and torch tensors
 (:func:`rgb_to_lab`, :func:`lab_to_rgb`).  The colouriser sees L and predicts ab.
 
 **Consistency** (the offline analogue of the paper's human rating, Table 4): a pixel's colour name comes from
 hue bins in CIE-LCh (:data:`HUE_BINS`), with three refinements -- chroma C* < 12 is achromatic (white if L* >= 70,
-black if L* < 30, else gray); a red or purple hue with low saturation C* / (L* + 16) < 0.8 is pink (this ratio
-is unchanged by shading); an orange or yellow hue with L* < 42 is brown.  An image is consistent when the most
-common name over its petal pixels equals the colour named in the caption.
+black if L* < 30, else gray); a red or purple hue with low saturation C* / (L* + 16) < 0.7 is pink (this ratio
+is unchanged by shading; 0.7, not 0.8, lets bright reds reach the lightness of dark oranges and yellows); an
+orange or yellow hue with L* < 42 is brown.  An image is consistent when the most common name over its petal
+pixels equals the colour named in the caption.
 
 **Real data**: :func:`load_oxford102` reads Oxford-102 (``jpg/image_XXXXX.jpg``) with Reed et al.'s captions.
 """
@@ -43,7 +55,7 @@ PALETTES = {"petals": ("white", "red", "orange", "yellow", "blue", "purple", "pi
 _BACKGROUNDS = np.array([(35, 70, 35), (70, 95, 50), (60, 60, 60), (190, 190, 185), (40, 50, 75), (95, 80, 60)])
 HUE_BINS = ((0, 45, "red"), (45, 75, "orange"), (75, 110, "yellow"), (110, 200, "green"), (200, 310, "blue"),
             (310, 345, "purple"), (345, 360, "red"))  # CIE-LCh hue angle h_ab in degrees
-ACHROMATIC_C, WHITE_L, BLACK_L, PINK_SAT, BROWN_L = 12.0, 70.0, 30.0, 0.8, 42.0
+ACHROMATIC_C, WHITE_L, BLACK_L, PINK_SAT, BROWN_L = 12.0, 70.0, 30.0, 0.7, 42.0
 _PHRASE = {"petals": "{} petals", "center": "a {} center", "leaves": "{} leaves", "stem": "a {} stem"}
 _CLAUSE = {"petals": "the petals are {}", "center": "the center is {}", "leaves": "the leaves are {}",
            "stem": "the stem is {}"}
@@ -55,7 +67,15 @@ TOKEN = {w: i for i, w in enumerate(VOCAB)}
 MAX_WORDS = 20
 _SHADES = 16  # petal shade levels
 _ACHROMATIC = np.isin(COLORS, ("white", "black", "gray"))
-_VERSION = 1  # bump when the generator's output changes, to invalidate caches
+_VERSION = 2  # bump when the generator's output changes, to invalidate caches
+# petal shades (module doc): each flower draws a base lightness L* for its petal colour
+PETAL_HUE = {"red": 33.0, "orange": 60.0, "yellow": 92.0, "blue": 280.0, "purple": 325.0, "pink": 355.0}  # h_ab
+PETAL_LIGHTNESS = {"red": (15, 61), "orange": (53, 85), "yellow": (53, 92), "blue": (15, 85), "purple": (15, 68),
+                   "pink": (32, 85), "white": (85, 97)}  # base L* range of each petal colour's shades, dark to light
+PETAL_BANDS = (((53, 61), 0.5), ((77, 85), 0.25))  # shared L* bands: share of the colours reaching one drawn from it
+_VIVID, _PINK_RATIO = 0.9, 0.45  # chroma of the shades: share of the sRGB gamut's largest; pink: C* / (L* + 16)
+_PETAL_JITTER = 0.5  # chromatic petals: scale of the hue part of the RGB jitter (they keep no brightness part)
+_HUE_JITTER_ONLY = np.isin(COLORS, tuple(PETAL_HUE))
 
 
 # --------------------------------------------------------------------------- CIE-Lab
@@ -163,6 +183,40 @@ def caption_colors(text: str) -> dict:
 
 
 # --------------------------------------------------------------------------- synthetic flowers
+def _max_chroma(L: np.ndarray, h: float, steps: int = 30) -> np.ndarray:
+    """The largest CIE-Lab chroma inside the sRGB gamut at lightnesses ``L`` and hue ``h`` (degrees), by bisection."""
+    lo, hi = np.zeros(np.shape(L)), np.full(np.shape(L), 200.0)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lab = np.stack([L, mid * np.cos(np.radians(h)), mid * np.sin(np.radians(h))], -1)
+        inside = np.abs(rgb_to_lab(lab_to_rgb(lab)) - lab).max(-1) < 1e-3  # lab_to_rgb clips what is outside
+        lo, hi = np.where(inside, mid, lo), np.where(inside, hi, mid)
+    return lo
+
+
+def _petal_tones() -> np.ndarray:
+    """(len(COLORS), 101, 3) float sRGB in 0..255: each petal colour's shade at base lightness L* = 0, 1, .., 100.
+    Chromatic colours keep their hue :data:`PETAL_HUE` at a fixed share of the sRGB gamut's largest chroma there
+    (pink: a fixed saturation C* / (L* + 16), capped likewise); white keeps the a*, b* of its :data:`COLOR_RGB`
+    (a faint warm tint); colours without a :data:`PETAL_LIGHTNESS` range are their :data:`COLOR_RGB` at every L*."""
+    tones = np.repeat(COLOR_RGB[:, None].astype(np.float64), 101, 1)
+    L = np.arange(101, dtype=np.float64)
+    for name in PETAL_LIGHTNESS:
+        if name in PETAL_HUE:
+            h = PETAL_HUE[name]
+            C = _VIVID * _max_chroma(L, h)
+            if name == "pink":
+                C = np.minimum(C, _PINK_RATIO * (L + 16))
+            ab = np.stack([C * np.cos(np.radians(h)), C * np.sin(np.radians(h))], -1)
+        else:
+            ab = np.broadcast_to(rgb_to_lab(COLOR_RGB[COLORS.index(name)])[1:], (len(L), 2))
+        tones[COLORS.index(name)] = 255 * lab_to_rgb(np.concatenate([L[:, None], ab], -1))
+    return tones
+
+
+_PETAL_TONES = _petal_tones()
+
+
 @dataclass
 class FlowerData:
     """Generated flowers.  Part order of ``colors``/``named``: petals, center, leaves, stem (= PARTS[1:]).
@@ -170,7 +224,7 @@ class FlowerData:
     images: (N, H, W, 3) uint8       parts: (N, H, W) uint8 index into PARTS
     colors: (N, 4) index into COLORS of each part's colour      named: (N, 4) bool, the caption names the part
     texts: (N,) str captions         tokens: (N, 1, MAX_WORDS) ids into VOCAB (0-padded), lengths: (N, 1)
-    petal_count: (N,) int
+    petal_count: (N,) int            petal_lightness: (N,) float32 base L* of the petals' shade (module doc)
     """
     images: np.ndarray
     parts: np.ndarray
@@ -180,6 +234,7 @@ class FlowerData:
     tokens: np.ndarray
     lengths: np.ndarray
     petal_count: np.ndarray
+    petal_lightness: np.ndarray
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -239,7 +294,23 @@ def _sample(n: int, seed) -> dict:
     for i in range(n):
         order = [0] + list(1 + rng.permutation(3))  # petals first, the others in random order
         texts.append(_caption(rng, {PARTS[1 + j]: COLORS[colors[i, j]] for j in order if named[i, j]}))
-    return dict(p, colors=colors, named=named, texts=np.array(texts, dtype=str))
+    return dict(p, colors=colors, named=named, texts=np.array(texts, dtype=str),
+                petal_lightness=_petal_lightness(rng, colors[:, 0]))
+
+
+def _petal_lightness(rng, colours: np.ndarray) -> np.ndarray:
+    """Base L* of each flower's petal colour (``colours``: indices into COLORS; module doc): a chromatic colour
+    draws uniformly from each band of :data:`PETAL_BANDS` inside its :data:`PETAL_LIGHTNESS` range with the band's
+    probability, else (and white always) uniformly over its own range; NaN for colours without a range."""
+    lo, hi = (np.array([PETAL_LIGHTNESS.get(c, (np.nan, np.nan))[k] for c in COLORS])[colours] for k in (0, 1))
+    pick, u = rng.random(len(colours)), rng.random(len(colours))
+    chromatic, left = np.isin(colours, [COLORS.index(c) for c in PETAL_HUE]), np.ones(len(colours))
+    a, b = lo.copy(), hi.copy()  # the interval each flower draws from
+    for (b0, b1), share in PETAL_BANDS:  # pick in [left - share, left): this band
+        reach = chromatic & (lo <= b0) & (b1 <= hi)
+        take = reach & (left - share <= pick) & (pick < left)
+        a, b, left = np.where(take, b0, a), np.where(take, b1, b), left - share * reach
+    return (a + u * (b - a)).astype(np.float32)
 
 
 def _render(p: dict, size: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -275,9 +346,16 @@ def _render(p: dict, size: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarra
         label[rho < e["radius"] * e["core"]] = 2
         # colours via a per-image palette: [unused, center, leaves, stem, petals at _SHADES shade levels (0.8 at
         # one end of the petal to 1.0 at the other; direction and strength per image), background rows]
-        # jitter: chromatic colours per channel (brightness +-12, hue +-10); achromatic ones only a faint tint
-        jitter = np.where(_ACHROMATIC[q["colors"]][..., None], q["tint"][:, :4], q["jitter"][:, :4])
-        fill = np.clip(COLOR_RGB[q["colors"]].astype(np.int16) + jitter, 0, 255)  # (m, 4, 3)
+        # jitter: chromatic colours per channel (brightness +-12, hue +-10; chromatic petals only the hue part,
+        # deviations from the channel mean scaled by _PETAL_JITTER, as their lightness is drawn); achromatic
+        # ones only a faint tint
+        jitter = np.where(_ACHROMATIC[q["colors"]][..., None], q["tint"][:, :4], q["jitter"][:, :4]).astype(float)
+        hue_only = _HUE_JITTER_ONLY[q["colors"][:, 0], None]
+        jitter[:, 0] = np.where(hue_only, _PETAL_JITTER * (jitter[:, 0] - jitter[:, 0].mean(-1, keepdims=True)),
+                                jitter[:, 0])
+        base = COLOR_RGB[q["colors"]].astype(float)  # (m, 4, 3); the petals: their colour's shade (_PETAL_TONES)
+        base[:, 0] = _PETAL_TONES[q["colors"][:, 0], np.rint(np.nan_to_num(q["petal_lightness"])).astype(int)]
+        fill = np.clip(base + jitter, 0, 255)
         bg = np.clip(_BACKGROUNDS[q["background"]] + q["jitter"][:, 4:], 0, 255)  # (m, 2, 3)
         pal = np.concatenate([np.zeros_like(fill[:, :1]), fill[:, 1:],
                               fill[:, :1] * np.linspace(0.8, 1.0, _SHADES)[None, :, None],
@@ -298,7 +376,8 @@ def _assemble(p: dict, size: int) -> FlowerData:
     images, parts = _render(p, size)
     tokens, lengths = encode_texts(np.char.replace(p["texts"], ",", " ,"), TOKEN, 1, MAX_WORDS)
     return FlowerData(images=images, parts=parts, colors=p["colors"].astype(np.int64), named=p["named"],
-                      texts=p["texts"], tokens=tokens, lengths=lengths, petal_count=p["petal_count"].astype(np.int64))
+                      texts=p["texts"], tokens=tokens, lengths=lengths, petal_count=p["petal_count"].astype(np.int64),
+                      petal_lightness=p["petal_lightness"])
 
 
 def generate_flowers(n: int, *, seed: int = 0, size: int = 64) -> FlowerData:

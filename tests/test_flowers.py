@@ -7,9 +7,9 @@ import pytest
 import scipy.io
 import torch
 
-from lbie.flowers import (COLOR_RGB, COLORS, FIG7_COLORS, PALETTES, PARTS, VOCAB, caption_colors,
-                          caption_consistency, classify_colors, generate_flowers, lab_to_rgb, load_flowers,
-                          load_oxford102, rgb_to_lab)
+from lbie.flowers import (_PETAL_TONES, COLOR_RGB, COLORS, FIG7_COLORS, PALETTES, PARTS, PETAL_BANDS, PETAL_HUE,
+                          PETAL_LIGHTNESS, VOCAB, caption_colors, caption_consistency, classify_colors,
+                          generate_flowers, lab_to_rgb, load_flowers, load_oxford102, rgb_to_lab)
 
 N = 300
 
@@ -107,15 +107,74 @@ def test_pixels_have_the_drawn_colours(data):
     for i in range(0, N, 7):
         for j, part in enumerate(PARTS[1:]):
             px = data.images[i][data.parts[i] == j + 1].astype(int)
-            base = COLOR_RGB[data.colors[i, j]].astype(int)
-            lo = 0.8 if part == "petals" else 1.0  # petals are shaded 0.8..1; jitter is at most 22 per channel
-            assert (px >= np.floor(lo * (base - 22)) - 1).all() and (px <= base + 23).all(), (i, part)
+            if part == "petals":  # the colour's shade at the drawn lightness, shaded 0.8..1; hue jitter <= 7
+                base, lo, jitter = _PETAL_TONES[data.colors[i, 0], int(np.rint(data.petal_lightness[i]))], 0.8, 7
+            else:  # the named colour; jitter is at most 22 per channel
+                base, lo, jitter = COLOR_RGB[data.colors[i, j]].astype(int), 1.0, 22
+            assert (px >= np.floor(lo * (base - jitter)) - 1).all() and (px <= base + jitter + 1).all(), (i, part)
             if part != "petals":
                 assert len(np.unique(px, axis=0)) == 1  # flat fills
     petal_rgb = [data.images[i][data.parts[i] == 1] for i in range(N)]
     assert max(len(np.unique(p, axis=0)) for p in petal_rgb) > 3  # shaded, not one RGB
     same = [i for i in range(N) if data.colors[i, 0] == data.colors[0, 0]]
     assert len({tuple(petal_rgb[i].max(0)) for i in same}) > 1  # jittered per image
+
+
+def test_petal_shades_keep_their_colour_name():
+    # every shade of a petal colour's lightness range has its colour's name, also shaded (RGB x 0.8 at the dark
+    # end of a petal; white: x 0.85, its darkest shade is gray there)
+    for colour, (lo, hi) in PETAL_LIGHTNESS.items():
+        tones = _PETAL_TONES[COLORS.index(colour), lo:hi + 1]
+        for shade in (1.0, 0.85 if colour == "white" else 0.8):
+            names = classify_colors(rgb_to_lab(np.rint(shade * tones).astype(np.uint8)))
+            wrong = names != COLORS.index(colour)
+            assert not wrong.any(), (colour, shade, np.arange(lo, hi + 1)[wrong])
+        L = rgb_to_lab(np.rint(tones).astype(np.uint8))[:, 0]
+        assert np.abs(L - np.arange(lo, hi + 1)).max() < 1  # the shade at L* is at L*
+    assert set(PETAL_HUE) == set(PALETTES["petals"]) - {"white"} and set(PETAL_LIGHTNESS) == set(PALETTES["petals"])
+    for (b0, b1), _ in PETAL_BANDS[:1]:  # the first band is reached by every chromatic colour
+        assert all(PETAL_LIGHTNESS[c][0] <= b0 and b1 <= PETAL_LIGHTNESS[c][1] for c in PETAL_HUE)
+
+
+def _mean_petal_lightness(d):
+    img, ys, xs = np.nonzero(d.parts == PARTS.index("petals"))
+    L = rgb_to_lab(d.images[img, ys, xs])[:, 0]
+    return np.bincount(img, L, len(d)) / np.bincount(img, minlength=len(d))
+
+
+def _lightness_only_accuracy(x_train, y_train, x_test, y_test, bins=20):
+    """Test accuracy of two 1-D classifiers of the petal colour from the mean petal L* alone: nearest class mean,
+    and the majority colour of each of ``bins`` equal-frequency L* bins (fit on the training sample)."""
+    classes = np.unique(y_train)
+    means = np.array([x_train[y_train == c].mean() for c in classes])
+    ncm = (classes[np.abs(x_test[:, None] - means).argmin(1)] == y_test).mean()
+    edges = np.quantile(x_train, np.linspace(0, 1, bins + 1)[1:-1])
+    b_train, b_test = np.searchsorted(edges, x_train), np.searchsorted(edges, x_test)
+    counts = np.zeros((bins, len(classes)))
+    np.add.at(counts, (b_train, np.searchsorted(classes, y_train)), 1)
+    return float(ncm), float((classes[counts.argmax(1)][b_test] == y_test).mean())
+
+
+def test_petal_lightness_says_little_about_the_colour():
+    # the colouriser sees only L*: a no-text model must not read the petal colour off the lightness.  With one
+    # lightness per colour (version 1 of the generator) these classifiers scored 0.66 / 0.64 among the six
+    # chromatic colours and 0.70 / 0.67 with white (20,000 flowers); now ~0.23 / 0.24 and ~0.29 / 0.32
+    train, test = generate_flowers(4000, seed=1), generate_flowers(4000, seed=2)
+    assert caption_consistency(test.images, test.parts, test.colors[:, 0])[1] == 1.0
+    x_train, x_test = _mean_petal_lightness(train), _mean_petal_lightness(test)
+    y_train, y_test = train.colors[:, 0], test.colors[:, 0]
+    chromatic = [COLORS.index(c) for c in PETAL_HUE]
+    a, b = np.isin(y_train, chromatic), np.isin(y_test, chromatic)
+    ncm, best_bin = _lightness_only_accuracy(x_train[a], y_train[a], x_test[b], y_test[b])
+    assert ncm < 0.3 and best_bin < 0.3, (ncm, best_bin)  # chance: 1/6
+    ncm7, best_bin7 = _lightness_only_accuracy(x_train, y_train, x_test, y_test)
+    assert ncm7 < 0.38 and best_bin7 < 0.38, (ncm7, best_bin7)  # chance: 1/7; white stays light
+    for c in chromatic:  # every colour spans dark to light, through the shared band
+        x = x_test[y_test == c]
+        assert np.percentile(x, 95) - np.percentile(x, 5) > 25 and ((48 <= x) & (x <= 57)).mean() > 0.3, COLORS[c]
+    bright = y_test[x_test >= 75]  # white is not the only light colour
+    assert (bright != COLORS.index("white")).mean() > 0.2
+    assert {COLORS.index(c) for c in ("orange", "yellow", "blue", "pink")} <= set(bright)
 
 
 def test_captions_name_the_colours_drawn(data):
