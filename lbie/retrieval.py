@@ -16,6 +16,7 @@ images.  FID goes through ``torchmetrics`` with the TF-Inception network that th
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .train import fit, load_checkpoint
-from .utils import atomic_save_json, get_device, load_json, provenance, runs_dir, seed_everything
+from .utils import atomic_save_json, cache_dir, get_device, load_json, provenance, runs_dir, seed_everything
 
 
 def to_float(images) -> torch.Tensor:
@@ -198,14 +199,24 @@ class InceptionFeatures(nn.Module):
 
 class FIDScorer:
     """FID against a fixed reference set (its Inception features computed once), with torchmetrics'
-    ``FrechetInceptionDistance`` and :class:`InceptionFeatures`.  Images are uint8 (N, H, W, 3)."""
+    ``FrechetInceptionDistance`` and :class:`InceptionFeatures`.  Images are uint8 (N, H, W, 3).
 
-    def __init__(self, reference, *, batch_size: int = 50, device="auto"):
-        from torchmetrics.image.fid import FrechetInceptionDistance
+    Scores are cached by content in ``cache_dir()/fid/`` (sha256 of the reference and of the scored
+    images), so resuming a reproduction does not re-run Inception on runs it already scored; the
+    network is built only on a cache miss.  ``cache=False`` always recomputes."""
 
-        self.device, self.batch_size = get_device(device), batch_size
-        self.fid = FrechetInceptionDistance(feature=InceptionFeatures(), reset_real_features=False).to(self.device)
-        self._update(reference, real=True)
+    def __init__(self, reference, *, batch_size: int = 50, device="auto", cache: bool = True):
+        self.reference, self.batch_size, self.cache = np.asarray(reference), batch_size, cache
+        self.device, self.fid = get_device(device), None
+        self._reference_key = _image_digest(self.reference)
+
+    def _metric(self):
+        if self.fid is None:
+            from torchmetrics.image.fid import FrechetInceptionDistance
+
+            self.fid = FrechetInceptionDistance(feature=InceptionFeatures(), reset_real_features=False).to(self.device)
+            self._update(self.reference, real=True)
+        return self.fid
 
     def _update(self, images, real: bool) -> None:
         images = torch.as_tensor(np.asarray(images))
@@ -213,9 +224,26 @@ class FIDScorer:
             self.fid.update(images[i:i + self.batch_size].permute(0, 3, 1, 2).to(self.device), real=real)
 
     def score(self, images) -> float:
-        self.fid.reset()  # keeps the reference features
+        path = cache_dir() / "fid" / f"{self._reference_key}-{_image_digest(images)}.json"
+        if self.cache and path.exists():
+            try:
+                return float(load_json(path)["fid"])
+            except (ValueError, KeyError, TypeError):
+                path.unlink(missing_ok=True)  # a damaged entry is recomputed, never trusted
+        metric = self._metric()
+        metric.reset()  # keeps the reference features
         self._update(images, real=False)
-        return float(self.fid.compute())
+        value = float(metric.compute())
+        if self.cache:
+            atomic_save_json({"fid": value, "images": len(images), "reference_images": len(self.reference)}, path)
+        return value
+
+
+def _image_digest(images) -> str:
+    images = np.ascontiguousarray(images)
+    h = hashlib.sha256(f"{images.dtype}{images.shape}".encode())
+    h.update(images.tobytes())
+    return h.hexdigest()[:20]
 
 
 def fid_score(real, fake, **kw) -> float:

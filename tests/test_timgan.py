@@ -210,6 +210,35 @@ def test_fid_scorer_if_installed():
     assert abs(same) < 1e-2 and other > same + 10
 
 
+def test_fid_scores_are_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("LBIE_CACHE", str(tmp_path))
+
+    class CountingFID:  # stands in for torchmetrics' metric: only the cache logic is under test
+        computed = 0
+
+        def reset(self):
+            pass
+
+        def update(self, images, real):
+            pass
+
+        def compute(self):
+            CountingFID.computed += 1
+            return torch.tensor(float(CountingFID.computed))
+
+    data = lbie.generate_css(16, seed=1)
+    scorer = lbie.FIDScorer(data.target[:8])
+    scorer.fid = CountingFID()
+    first = scorer.score(data.source[:8])
+    assert scorer.score(data.source[:8]) == first and CountingFID.computed == 1  # cache hit
+    assert scorer.score(data.source[:8].copy()) == first  # same bytes, same key
+    assert scorer.score(data.target[8:]) == 2.0 and CountingFID.computed == 2  # other images: computed
+    for entry in (tmp_path / "fid").glob("*.json"):
+        entry.write_text("{not json")
+    assert scorer.score(data.source[:8]) == 3.0  # a damaged entry is recomputed
+    assert lbie.FIDScorer(data.target[:8], cache=False).cache is False
+
+
 # --------------------------------------------------------------------------- training, checkpoints, reproduction
 def test_config_errors():
     with pytest.raises(ValueError, match="unknown TIM-GAN settings"):
