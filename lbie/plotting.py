@@ -1058,7 +1058,8 @@ def plot_loss_terms(history: list, *, ae_history: list | None = None, weights: d
 def timgan_frame(result: dict):
     """The TIM-GAN results (the dict of ``results/timgan_css.json``) as a pandas DataFrame: one
     row per method with RS@1, RS@5 (mean, std over seeds), FID, the paper's numbers (Clevr
-    column of Tables 1-2), pixel L1, training minutes and the number of seeds."""
+    column of Tables 1-2), pixel L1, RS@1 by instruction kind (means), training minutes and the
+    number of seeds."""
     import pandas as pd
 
     records = []
@@ -1069,6 +1070,8 @@ def timgan_frame(result: dict):
             mean, std = _mean_std(row[key]) if row.get(key) else (np.nan, np.nan)
             rec[key], rec[f"{key}_std"], rec[f"paper {key}"] = mean, std, paper.get(key, np.nan)
         rec["l1"] = _mean_std(row["l1"])[0] if "l1" in row else np.nan
+        for kind, scores in row.get("by_kind", {}).items():
+            rec[f"rs1 {kind}"] = _mean_std(scores["rs1"])[0]
         rec["train min"] = _mean_std(row["train_seconds"])[0] / 60 if "train_seconds" in row else np.nan
         rec["seeds"] = row["rs1"].get("seeds", 1) if isinstance(row.get("rs1"), dict) else 1
         records.append(rec)

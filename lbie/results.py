@@ -67,6 +67,12 @@ def render_timgan(result: dict) -> str:
         lines.append(f"| {r['method']} | {_fmt_pct(r['rs1'])} | {p('rs1', '{:.1f}')} | {_fmt_pct(r['rs5'])} | "
                      f"{p('rs5', '{:.1f}')} | {_fmt_pct(r.get('rs1_keep_source'))} | {fid_cell} | {p('fid', '{:.1f}')} | "
                      f"{f'{minutes:.1f}' if minutes else '–'} |")
+    kinds = list(result["rows"][0].get("by_kind", {})) if result["rows"] else []
+    if kinds:
+        lines += ["", "RS@1 by instruction kind (%, mean ± std over seeds)", "",
+                  "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines += [f"| {r['method']} | " + " | ".join(_fmt_pct(r["by_kind"].get(k, {}).get("rs1")) for k in kinds) + " |"
+                  for r in result["rows"]]
     return "\n".join(lines + ["", "RS@N follows the paper (the source scene is excluded from the gallery); "
                                     "'source kept' leaves it in, so that copying the source scores 0.", fid_note])
 

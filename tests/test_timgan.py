@@ -298,6 +298,11 @@ def test_reproduce_timgan_css_smoke(tmp_path):
     assert rows["timgan"]["fid"] is None
     table = render(result)
     assert "| timgan |" in table and "95.9" in table and "FID not computed" in table
+    by_kind = table.split("RS@1 by instruction kind")[1]
+    add = rows["source_copy"]["by_kind"]["add"]["rs1"]["mean"]
+    assert "| method | add | change | remove |" in by_kind and f"| source_copy | {add:.1f} |" in by_kind
+    frame = lbie.timgan_frame(result)
+    assert frame.loc["timgan", "rs1 remove"] == rows["timgan"]["by_kind"]["remove"]["rs1"]["mean"]
 
 
 def test_bf16_autocast_training_is_finite():
