@@ -25,8 +25,8 @@ from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cach
 from .timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDiscriminator, TextAdaptiveRouting, WhereModule,
                      gate_diversity_loss, gt_mask)
 from .retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, fid_score, rs_at_n, to_float, to_uint8)
-from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_images, evaluate_edits, explain_edits,
-                                load_or_train_timgan, publish_timgan, retrieval_index, timgan_config, train_timgan)
+from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_images, evaluate_edits,
+                                explain_edits, load_or_train_timgan, publish_timgan, retrieval_index, timgan_config, train_timgan)
 from .segmentation_experiment import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
                                       load_or_train_segmentation, predict_segmentation, publish_segmentation,
                                       region_attention, render_segmentation, reproduce_referit_synth,

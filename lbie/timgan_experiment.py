@@ -251,6 +251,34 @@ def retrieval_index(cfg: dict, train: CSSData, test: CSSData, device="auto", pub
     return RetrievalIndex(encoder, test.source, test.target, test.source_id, test.target_id)
 
 
+def edit_fidelity(edits: np.ndarray, source: np.ndarray, target: np.ndarray, kind=None, *,
+                  threshold: int = 30) -> dict:
+    """Where RS@N only says *whether* an edit retrieves its target, this says *what the model drew*.
+    The instruction's region is the pixels where target and source differ (summed |RGB| difference >
+    ``threshold``, out of 765).  Per kind of instruction (``kind``: (N,) labels; ``None``: all):
+
+    * ``closer_to_target`` -- share of region pixels where the edit is nearer the target than the source;
+    * ``change_ratio`` -- mean |edit - source| over mean |target - source| in the region
+      (0: nothing changed, as a copy; 1: as much change as the instruction asks for);
+    * ``outside_change`` -- mean |edit - source| outside the region, in [0, 765] (0: nothing else touched)."""
+    edits, source, target = (np.asarray(a, dtype=np.float32) for a in (edits, source, target))
+    if not edits.shape == source.shape == target.shape or edits.ndim != 4:
+        raise ValueError(f"edits, source and target must be equal (N, H, W, 3) arrays; got {edits.shape}, "
+                         f"{source.shape}, {target.shape}")
+    needed, made = np.abs(target - source).sum(-1), np.abs(edits - source).sum(-1)
+    region = needed > threshold
+    closer = np.abs(edits - target).sum(-1) < made
+    kind = np.full(len(edits), "all") if kind is None else np.asarray(kind)
+    out = {}
+    for k in np.unique(kind):
+        sel = kind == k
+        r = region[sel]
+        out[str(k)] = {"closer_to_target": float(closer[sel][r].mean()) if r.any() else float("nan"),
+                       "change_ratio": float(made[sel][r].sum() / needed[sel][r].sum()) if r.any() else float("nan"),
+                       "outside_change": float(made[sel][~r].mean()) if (~r).any() else float("nan")}
+    return out
+
+
 def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> dict:
     """RS@1/RS@5 overall and by instruction kind, the stricter RS with the source kept in the
     gallery (``rs1_keep_source``, ``rs5_keep_source``), and the pixel L1 to the targets (in [0, 1])."""

@@ -210,6 +210,23 @@ def test_fid_scorer_if_installed():
     assert abs(same) < 1e-2 and other > same + 10
 
 
+def test_edit_fidelity_on_hand_built_edits():
+    source = np.full((3, 4, 4, 3), 255, np.uint8)
+    target = source.copy()
+    target[:, :2, :2] = (255, 0, 0)  # the instruction changes 4 pixels per image, by 510 each
+    edits = np.stack([source[0], target[1], source[2]])  # a copy, a perfect edit, half an edit + a stray pixel
+    edits[2, :2, :2] = (255, 127, 127)  # 256 from the source, 254 from the target
+    edits[2, 3, 3] = (0, 0, 0)
+    f = lbie.edit_fidelity(edits, source, target, np.array(["copy", "perfect", "half"]))
+    assert f["copy"] == {"closer_to_target": 0.0, "change_ratio": 0.0, "outside_change": 0.0}
+    assert f["perfect"] == {"closer_to_target": 1.0, "change_ratio": 1.0, "outside_change": 0.0}
+    assert f["half"]["closer_to_target"] == 1.0 and f["half"]["change_ratio"] == pytest.approx(256 / 510)
+    assert f["half"]["outside_change"] == pytest.approx(765 / 12)
+    assert set(lbie.edit_fidelity(edits, source, target)) == {"all"}
+    with pytest.raises(ValueError, match="equal"):
+        lbie.edit_fidelity(edits[:2], source, target)
+
+
 def test_fid_scores_are_cached_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("LBIE_CACHE", str(tmp_path))
 
