@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     b = sub.add_parser("bench", help="speed benchmark (prints a table)")
     b.add_argument("--quick", action="store_true", help="smaller measurements (seconds instead of minutes)")
     b.add_argument("--table2", action="store_true", help="also time a whole Table 2 reproduction (long)")
-    b.add_argument("--part", default="all", help="all | lbie | timgan")
+    b.add_argument("--part", default="all", help="all | lbie | timgan | tasks (segmentation and colourisation)")
 
     a = p.parse_args(argv)
     if a.command == "reproduce":

@@ -1,4 +1,4 @@
-"""Speed benchmark: ``python -m lbie bench [--quick] [--table2] [--part all|lbie|timgan]`` prints a table.
+"""Speed benchmark: ``python -m lbie bench [--quick] [--table2] [--part all|lbie|timgan|tasks]`` prints a table.
 
 LBIE: CoSaL generation rate, training throughput for T = 1 and T = 4, the wall time to reach the
 paper's T=4 IoU at 8 direct descriptions (released coverage), and the wall time of the whole
@@ -7,6 +7,9 @@ Table 2 reproduction (read from ``results/cosal_table2.json``, or measured with 
 TIM-GAN (``cpu`` preset architecture): CSS-2D generation, training throughput in fp32, with
 ``channels_last`` and with bf16 autocast; the text encoder with and without the feature cache;
 the latency of one edit; the wall time of a full ``cpu`` run (from ``runs/``).
+
+Tasks (``cpu`` preset architectures): training throughput of referring segmentation (LBIE, concat)
+and colourisation (LBIE, no text), and the training time of full ``cpu`` runs found in ``runs/``.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from .cosal_experiment import evaluate_predictions, iterate, predict_cosal
 from .lbie_model import LBIE, lbie_loss
 from .reproduce import PAPER_TABLE2
 from .results import RESULTS
-from .utils import get_device, load_json
+from .utils import get_device, load_json, runs_dir
 
 
 def generation_rate(n: int) -> float:
@@ -150,7 +153,6 @@ def edit_latency(repeats: int) -> float:
 
 def timgan_rows(quick: bool) -> list[tuple]:
     from .css import generate_css
-    from .utils import runs_dir
 
     rows = []
     n = 6_000 if quick else 60_000
@@ -168,12 +170,41 @@ def timgan_rows(quick: bool) -> list[tuple]:
     rows.append(("text features, cached per instruction", f"{text_feature_rate(n_text, cached=True):,.0f} instructions/s",
                  ""))
     rows.append(("one edit (new instruction, 64 px), median", f"{edit_latency(5 if quick else 20):.0f} ms", "< 50 ms"))
-    done = sorted((runs_dir() / "timgan").glob("timgan-cpu-s*/metrics.json"))
-    if done:
-        prov = load_json(done[0])["provenance"]
-        total = prov["train_seconds"] + prov["ae_train_seconds"]
-        rows.append((f"full cpu TIM-GAN run ({done[0].parent.name}, from runs/: autoencoder + TIM-GAN training)",
-                     f"{total / 60:.1f} min", "< 45 min"))
+    return rows + _full_run_row("TIM-GAN", "timgan/timgan-cpu-s*", "< 45 min",
+                                ("autoencoder + TIM-GAN training", ("ae_train_seconds", "train_seconds")))
+
+
+def _full_run_row(label: str, pattern: str, goal: str,
+                  timed: tuple[str, tuple[str, ...]] = ("training", ("train_seconds",))) -> list[tuple]:
+    """The time of the first finished run matching ``runs/<pattern>/metrics.json`` (the sum of its
+    provenance's ``timed`` keys), if there is one."""
+    done = sorted(runs_dir().glob(f"{pattern}/metrics.json"))
+    if not done:
+        return []
+    what, keys = timed
+    seconds = sum(load_json(done[0])["provenance"][k] for k in keys)
+    return [(f"full cpu {label} run ({done[0].parent.name}, from runs/: {what})", f"{seconds / 60:.1f} min", goal)]
+
+
+def task_rows(quick: bool) -> list[tuple]:
+    """LBIE's other two tasks at the ``cpu`` preset architecture: referring segmentation (LBIE and the
+    concatenation baseline) and colourisation (LBIE and the no-text baseline)."""
+    from .colorization_experiment import train_colorization
+    from .segmentation_experiment import train_segmentation
+
+    n = 320 if quick else 1_600
+    rows = []
+    for task, train, methods in (("segmentation", train_segmentation, ("lbie", "concat")),
+                                 ("colourisation", train_colorization, ("lbie", "no_text"))):
+        for method in methods:
+            run = train(preset="cpu", method=method, run_dir=None, epochs=1, n_train=n, n_test=32, device="cpu")
+            rows.append((f"{task} training, cpu preset, {method}, batch 32",
+                         f"{n / run.history[0]['epoch_seconds']:,.0f} images/s", ""))
+    for label, pattern in (("segmentation (LBIE, T=3)", "segmentation/lbie-T3-cpu-s*"),
+                           ("segmentation (concat)", "segmentation/concat-T1-cpu-s*"),
+                           ("colourisation (LBIE)", "colorization/lbie-cpu-s*"),
+                           ("colourisation (no text)", "colorization/no_text-cpu-s*")):
+        rows += _full_run_row(label, pattern, "< 30 min")
     return rows
 
 
@@ -205,12 +236,17 @@ def lbie_rows(quick: bool, table2: bool) -> list[tuple]:
     return rows
 
 
+PARTS = ("all", "lbie", "timgan", "tasks")
+
+
 def main(quick: bool = False, table2: bool = False, part: str = "all") -> None:
-    """Print the benchmark table; ``part`` is ``all``, ``lbie`` or ``timgan``."""
-    if part not in ("all", "lbie", "timgan"):
-        raise ValueError(f"unknown benchmark part {part!r}; valid: all, lbie, timgan")
+    """Print the benchmark table; ``part`` is one of :data:`PARTS` (``tasks``: segmentation and colourisation)."""
+    if part not in PARTS:
+        raise ValueError(f"unknown benchmark part {part!r}; valid: {', '.join(PARTS)}")
     print(f"device: {get_device('cpu')}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}\n")
-    rows = (lbie_rows(quick, table2) if part != "timgan" else []) + (timgan_rows(quick) if part != "lbie" else [])
+    rows = ((lbie_rows(quick, table2) if part in ("all", "lbie") else [])
+            + (timgan_rows(quick) if part in ("all", "timgan") else [])
+            + (task_rows(quick) if part in ("all", "tasks") else []))
     print("| measurement | result | goal |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
