@@ -252,7 +252,7 @@ def retrieval_index(cfg: dict, train: CSSData, test: CSSData, device="auto", pub
 
 
 def edit_fidelity(edits: np.ndarray, source: np.ndarray, target: np.ndarray, kind=None, *,
-                  threshold: int = 30) -> dict:
+                  predicted_mask=None, gt_mask=None, threshold: int = 30) -> dict:
     """Where RS@N only says *whether* an edit retrieves its target, this says *what the model drew*.
     The instruction's region is the pixels where target and source differ (summed |RGB| difference >
     ``threshold``, out of 765).  Per kind of instruction (``kind``: (N,) labels; ``None``: all):
@@ -260,7 +260,10 @@ def edit_fidelity(edits: np.ndarray, source: np.ndarray, target: np.ndarray, kin
     * ``closer_to_target`` -- share of region pixels where the edit is nearer the target than the source;
     * ``change_ratio`` -- mean |edit - source| over mean |target - source| in the region
       (0: nothing changed, as a copy; 1: as much change as the instruction asks for);
-    * ``outside_change`` -- mean |edit - source| outside the region, in [0, 765] (0: nothing else touched)."""
+    * ``outside_change`` -- mean |edit - source| outside the region, in [0, 765] (0: nothing else touched);
+    * with ``predicted_mask`` and ``gt_mask`` ((N, h, w), as :func:`explain_edits` returns them):
+      ``mask_in_region`` / ``mask_outside`` -- the mean predicted mask where the ground-truth mask is
+      above half its maximum / elsewhere (did the where module find the place?)."""
     edits, source, target = (np.asarray(a, dtype=np.float32) for a in (edits, source, target))
     if not edits.shape == source.shape == target.shape or edits.ndim != 4:
         raise ValueError(f"edits, source and target must be equal (N, H, W, 3) arrays; got {edits.shape}, "
@@ -269,13 +272,21 @@ def edit_fidelity(edits: np.ndarray, source: np.ndarray, target: np.ndarray, kin
     region = needed > threshold
     closer = np.abs(edits - target).sum(-1) < made
     kind = np.full(len(edits), "all") if kind is None else np.asarray(kind)
+    masks = predicted_mask is not None and gt_mask is not None
+    if masks:
+        predicted_mask, gt_mask = np.asarray(predicted_mask, dtype=np.float32), np.asarray(gt_mask, dtype=np.float32)
+        mask_region = gt_mask > 0.5 * gt_mask.reshape(len(gt_mask), -1).max(1)[:, None, None]
+    mean = lambda a, where: float(a[where].mean()) if where.any() else float("nan")  # noqa: E731
     out = {}
     for k in np.unique(kind):
         sel = kind == k
         r = region[sel]
-        out[str(k)] = {"closer_to_target": float(closer[sel][r].mean()) if r.any() else float("nan"),
+        out[str(k)] = {"closer_to_target": mean(closer[sel], r),
                        "change_ratio": float(made[sel][r].sum() / needed[sel][r].sum()) if r.any() else float("nan"),
-                       "outside_change": float(made[sel][~r].mean()) if (~r).any() else float("nan")}
+                       "outside_change": mean(made[sel], ~r)}
+        if masks:
+            out[str(k)] |= {"mask_in_region": mean(predicted_mask[sel], mask_region[sel]),
+                            "mask_outside": mean(predicted_mask[sel], ~mask_region[sel])}
     return out
 
 

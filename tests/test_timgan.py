@@ -223,6 +223,12 @@ def test_edit_fidelity_on_hand_built_edits():
     assert f["half"]["closer_to_target"] == 1.0 and f["half"]["change_ratio"] == pytest.approx(256 / 510)
     assert f["half"]["outside_change"] == pytest.approx(765 / 12)
     assert set(lbie.edit_fidelity(edits, source, target)) == {"all"}
+    gt = np.zeros((3, 2, 2), np.float32)
+    gt[:, 0, 0], gt[:, 1, 1] = 1.0, 0.4  # above half the maximum: cell (0, 0) only
+    predicted = np.full((3, 2, 2), 0.1, np.float32)
+    predicted[:, 0, 0] = 0.9
+    masked = lbie.edit_fidelity(edits, source, target, predicted_mask=predicted, gt_mask=gt)["all"]
+    assert masked["mask_in_region"] == pytest.approx(0.9) and masked["mask_outside"] == pytest.approx(0.1)
     with pytest.raises(ValueError, match="equal"):
         lbie.edit_fidelity(edits[:2], source, target)
 
