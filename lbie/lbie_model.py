@@ -173,8 +173,11 @@ class LBIE(nn.Module):
     def __init__(self, *, num_classes: int = 4, vocab_size: int = 20, steps: int = 4,
                  attention: bool = True, termination: str = "gumbel",
                  channels=(4, 4, 8, 8, 16, 16), text_dim: int = 16, classifier_hidden: int = 16,
-                 input_skip: bool = True):
+                 input_skip: bool = True, mask_padding: bool = False):
         super().__init__()
+        # mask_padding: language positions whose tokens are all 0 (padding) get no attention.  Off for
+        # CoSaL, whose nine sentences are always present (and whose published weights predate it).
+        self.mask_padding = mask_padding
         if termination not in TERMINATIONS:
             raise ValueError(f"unknown termination {termination!r}; valid: {', '.join(TERMINATIONS)}")
         self.termination = termination
@@ -203,7 +206,11 @@ class LBIE(nn.Module):
     def forward(self, images, tokens) -> LBIEOutput:
         V = self.encoder(images.contiguous(memory_format=torch.channels_last))  # (B, D, M, N)
         U = self.text(tokens)  # (B, S, K)
-        fus = self.fusion(V, U)
+        mask = None
+        if self.mask_padding:
+            mask = tokens.ne(0).flatten(2).any(-1)  # (B, S): False = a padding position
+            mask = mask | ~mask.any(-1, keepdim=True)  # an empty expression attends everywhere (no NaN)
+        fus = self.fusion(V, U, mask)
         B, T, D, M, N = fus.outputs.shape
         if self.training and self.termination == "marginal" and T > 1:
             step_logits = self.decode(fus.outputs.reshape(B * T, D, M, N), images.repeat_interleave(T, 0))

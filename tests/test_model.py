@@ -96,6 +96,22 @@ def test_attention_rows_sum_to_one():
     assert off.attention is None
 
 
+def test_mask_padding_gives_padding_no_attention():
+    torch.manual_seed(0)
+    model = LBIE(num_classes=2, vocab_size=10, steps=2, mask_padding=True).eval()
+    images = torch.rand(2, 3, 32, 32) - 0.5
+    tokens = torch.randint(1, 10, (2, 6, 1))
+    tokens[0, :4] = 0  # expression 0: four positions of front padding
+    tokens[1] = 0  # expression 1: empty, so it attends everywhere rather than producing NaN
+    out = model(images, tokens)
+    att = out.fusion.attention  # (B, T, regions, S)
+    assert (att[0, :, :, :4] == 0).all() and torch.allclose(att[0].sum(-1), torch.ones_like(att[0, ..., 0]))
+    assert torch.isfinite(out.logits).all() and (att[1] > 0).all()
+    unmasked = LBIE(num_classes=2, vocab_size=10, steps=2).eval()
+    unmasked.load_state_dict(model.state_dict())
+    assert (unmasked(images, tokens).fusion.attention[0, :, :, :4] > 0).all()  # the default (CoSaL) attends to all
+
+
 def test_no_attention_sees_only_last_sentence():
     torch.manual_seed(0)
     fus = RecurrentAttentiveFusion(8, 5, steps=2, attention=False)
