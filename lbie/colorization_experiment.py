@@ -43,7 +43,7 @@ from .retrieval import fid_available
 from .timgan import lsgan_loss
 from .timgan_experiment import _adversarial, _batches, _disc_loss, bf16_autocast_ok
 from .train import fit
-from .utils import atomic_save_json, get_device, load_json, provenance, runs_dir, seed_everything
+from .utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, seed_everything
 
 METHODS = ("lbie", "no_text")
 GAMMA = {"paper": 0.01, "released": 100.0}  # weight of the L1 term (the GAN term has weight w_gan = 1)
@@ -164,9 +164,7 @@ def train_colorization(*, preset: str | None = "auto", method: str = "lbie", see
     ``run_dir="auto"`` uses ``runs/colorization/<name>``; with ``resume=True`` a finished run is loaded and
     an interrupted one continues."""
     cfg = colorization_config(preset, method=method, seed=seed, **overrides)
-    if run_dir == "auto":
-        run_dir = runs_dir() / "colorization" / run_name(cfg)
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = resolve_run_dir(run_dir, "colorization", run_name(cfg))
     device = get_device(device)
     t_start = time.perf_counter()
     train, test = flower_splits(cfg)

@@ -15,7 +15,7 @@ from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from .train import annealed, fit
-from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
+from .utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
 DATA_KEYS = ("num_direct", "coverage", "num_colors")
@@ -130,9 +130,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                        num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps,
                        attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
                        input_skip=input_skip)
-    if run_dir == "auto":
-        run_dir = runs_dir() / "cosal" / run_name(cfg)
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg))
     device = get_device(device)
     t_start = time.perf_counter()
 

@@ -35,7 +35,7 @@ from .metrics import mean_std
 from .referring import KINDS, VOCAB, ReferringData, load_referring
 from .seg_metrics import THRESHOLDS, referring_iou_stats
 from .train import annealed, fit
-from .utils import atomic_save_json, get_device, provenance, runs_dir, seed_everything
+from .utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
 
 METHODS = {"lbie": dict(steps=3, attention=True), "concat": dict(steps=1, attention=False)}
 METHOD_LABELS = {"lbie": "LBIE (T = 3, attention)", "concat": "Hu et al. concatenation (T = 1)"}
@@ -201,9 +201,7 @@ def train_segmentation(*, preset: str | None = "auto", method: str = "lbie", see
     ``resume=True`` a finished run is loaded and an interrupted one continues.
     """
     cfg = segmentation_config(preset, method=method, seed=seed, steps=steps, **overrides)
-    if run_dir == "auto":
-        run_dir = runs_dir() / "segmentation" / run_name(cfg)
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = resolve_run_dir(run_dir, "segmentation", run_name(cfg))
     device = get_device(device)
     t_start = time.perf_counter()
     train_data = load_referring("train", cfg["n_train"], seed=seed)

@@ -26,7 +26,7 @@ from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
 from .timgan import TIMGAN, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from .train import annealed, fit
-from .utils import atomic_save_json, get_device, load_json, provenance, runs_dir, seed_everything
+from .utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, runs_dir, seed_everything
 
 SCALE_KEYS = ("n_train", "n_test", "size", "epochs", "ae_epochs", "retrieval_epochs", "batch_size", "lr",
               "dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_res", "ndf", "finetune_text", "amp")
@@ -311,9 +311,7 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
     ``run_dir="auto"`` uses ``runs/timgan/<name>``; with ``resume=True`` a finished run is loaded
     and an interrupted one continues."""
     cfg = timgan_config(preset, variant=variant, seed=seed, **settings)
-    if run_dir == "auto":
-        run_dir = runs_dir() / "timgan" / run_name(cfg)
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = resolve_run_dir(run_dir, "timgan", run_name(cfg))
     device = get_device(device)
     t_start = time.perf_counter()
     train, test = css_splits(cfg)

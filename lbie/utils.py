@@ -137,6 +137,13 @@ def runs_dir() -> Path:
     return root / "runs" if (root / ".git").exists() else Path("runs")
 
 
+def resolve_run_dir(run_dir: str | Path | None, experiment: str, name: str) -> Path | None:
+    """A training function's ``run_dir``: ``"auto"`` → ``<runs_dir()>/<experiment>/<name>``; ``None`` keeps nothing."""
+    if run_dir == "auto":
+        return runs_dir() / experiment / name
+    return Path(run_dir) if run_dir is not None else None
+
+
 def cache_dir() -> Path:
     """Where generated data sets are cached (``LBIE_CACHE``, default ``~/.cache/lbie``)."""
     return Path(os.environ.get("LBIE_CACHE", Path.home() / ".cache" / "lbie"))
