@@ -72,22 +72,32 @@ class RecurrentAttentiveFusion(nn.Module):
     (Algorithm 1: a region that never stops outputs its last Ô).
 
     With ``attention=False`` every region sees the last language vector (the paper's
-    concatenation baseline when T = 1).
+    concatenation baseline when T = 1).  Two options beyond the paper, off by default:
+    ``global_context=True`` gives the C-GRU the last language vector (the whole expression, what
+    the concatenation baseline tiles) beside the attended Û^t; ``stop_bias`` sets the termination
+    gates' initial bias (None: PyTorch's default, near 0, so step 1 starts with about half the mass;
+    negative: regions start by running all T steps).
     """
 
     def __init__(self, dim: int, text_dim: int, *, steps: int = 4, attention: bool = True,
-                 kernel_size: int = 3):
+                 kernel_size: int = 3, global_context: bool = False, stop_bias: float | None = None):
         super().__init__()
         if steps < 1:
             raise ValueError(f"steps (T) must be >= 1, got {steps}")
-        self.steps, self.attention = steps, attention
+        if global_context and not attention:
+            raise ValueError("global_context adds the last language vector to the attended context; "
+                             "without attention the context already is that vector")
+        self.steps, self.attention, self.global_context = steps, attention, global_context
         p = kernel_size // 2
+        ctx = 2 * text_dim if global_context else text_dim
         self.W = nn.Linear(text_dim, dim, bias=False)  # bilinear attention s^T W u
-        self.gates = nn.Conv2d(dim + text_dim, 2 * dim, kernel_size, padding=p)  # W1..W4 → z, r
+        self.gates = nn.Conv2d(dim + ctx, 2 * dim, kernel_size, padding=p)  # W1..W4 → z, r
         self.cand_s = nn.Conv2d(dim, dim, kernel_size, padding=p, bias=False)  # W5
-        self.cand_u = nn.Conv2d(text_dim, dim, kernel_size, padding=p)  # W6, b
+        self.cand_u = nn.Conv2d(ctx, dim, kernel_size, padding=p)  # W6, b
         self.out = nn.Conv2d(dim, dim, kernel_size, padding=p)  # W7
         self.stop = nn.Conv2d(dim, 1, 1)  # termination gate: a linear map of the state
+        if stop_bias is not None:
+            nn.init.constant_(self.stop.bias, stop_bias)
 
     def attend(self, S, U, mask=None):
         """Û^t: (B,D,M,N), (B,S,K) → (B,K,M,N) and the weights (B, M*N, S).  The scores are
@@ -107,6 +117,9 @@ class RecurrentAttentiveFusion(nn.Module):
         S, outs, gates, atts = V, [], [], []
         for _ in range(self.steps):
             U_hat, beta = self.attend(S, U, mask)
+            if self.global_context:
+                B, _, M, N = U_hat.shape
+                U_hat = torch.cat([U_hat, U[:, -1, :, None, None].expand(-1, -1, M, N)], 1)
             z, r = torch.sigmoid(self.gates(torch.cat([S, U_hat], 1))).chunk(2, 1)
             c = F.relu(self.cand_s(r * S) + self.cand_u(U_hat))
             h = (1 - z) * S + z * c  # Ô^t
@@ -173,7 +186,8 @@ class LBIE(nn.Module):
     def __init__(self, *, num_classes: int = 4, vocab_size: int = 20, steps: int = 4,
                  attention: bool = True, termination: str = "gumbel",
                  channels=(4, 4, 8, 8, 16, 16), text_dim: int = 16, classifier_hidden: int = 16,
-                 input_skip: bool = True, mask_padding: bool = False):
+                 input_skip: bool = True, mask_padding: bool = False, global_context: bool = False,
+                 stop_bias: float | None = None):
         super().__init__()
         # mask_padding: language positions whose tokens are all 0 (padding) get no attention.  Off for
         # CoSaL, whose nine sentences are always present (and whose published weights predate it).
@@ -184,7 +198,8 @@ class LBIE(nn.Module):
         self.encoder = ImageEncoder(channels)
         self.text = SentenceEncoder(vocab_size, text_dim, text_dim)
         D = self.encoder.out_channels
-        self.fusion = RecurrentAttentiveFusion(D, text_dim, steps=steps, attention=attention)
+        self.fusion = RecurrentAttentiveFusion(D, text_dim, steps=steps, attention=attention,
+                                               global_context=global_context, stop_bias=stop_bias)
         stride = 2 ** (len(channels) // 2)
         self.decoder = Decoder(D, num_classes, hidden=classifier_hidden, stride=stride)
         # Deviation (documented): a 1x1 conv that sees the input image at full resolution next to

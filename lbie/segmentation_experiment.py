@@ -56,9 +56,12 @@ SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr", "eval_every", "
 # train_segmentation's defaults for the settings that are not in the presets.  fg_weight: referred pixels
 # are ~4% of an image; weight 3 makes the arg-max call a pixel referred from p = 0.25, which favours
 # IoU when the model hesitates between objects (the released CoSaL code uses 10).  mask_padding: the
-# front padding of the word form gets no attention (without it, LBIE at the cpu preset fell well below concat).
+# front padding of the word form gets no attention.  global_context (LBIE only): the C-GRU reads the
+# expression's final LSTM state beside the attended words; stop_bias -2: the termination gates start by
+# letting every region run all T steps (lbie.lbie_model.RecurrentAttentiveFusion).  With attention alone, LBIE
+# fell well below concat at the cpu preset (chapter 9, "Deviations").
 DEFAULTS = dict(method="lbie", steps=None, seed=0, termination="gumbel", tau=[1.0, 0.1], fg_weight=3.0,
-                input_skip=True, language="words", mask_padding=True)
+                input_skip=True, language="words", mask_padding=True, global_context=True, stop_bias=-2.0)
 
 
 def segmentation_config(preset: str | None = "auto", **settings) -> dict:
@@ -72,8 +75,9 @@ def segmentation_config(preset: str | None = "auto", **settings) -> dict:
     steps = METHODS[cfg["method"]]["steps"] if cfg["steps"] is None else int(cfg["steps"])
     if steps < 1 or (cfg["method"] == "concat" and steps != 1):
         raise ValueError(f"steps must be >= 1, and 1 for the concat baseline; got {steps} for {cfg['method']}")
-    cfg.update(steps=steps, attention=METHODS[cfg["method"]]["attention"], tau=list(cfg["tau"]),
-               channels=list(cfg["channels"]))
+    attention = METHODS[cfg["method"]]["attention"]
+    cfg.update(steps=steps, attention=attention, tau=list(cfg["tau"]), channels=list(cfg["channels"]),
+               global_context=bool(cfg["global_context"]) and attention)
     return cfg
 
 
@@ -88,7 +92,8 @@ def build_model(cfg: dict) -> LBIE:
     return LBIE(num_classes=2, vocab_size=len(VOCAB) + 1, steps=cfg["steps"], attention=cfg["attention"],
                 termination=cfg["termination"], channels=cfg["channels"], text_dim=cfg["text_dim"],
                 classifier_hidden=cfg["classifier_hidden"], input_skip=cfg["input_skip"],
-                mask_padding=cfg["mask_padding"])
+                mask_padding=cfg["mask_padding"], global_context=cfg["global_context"],
+                stop_bias=cfg["stop_bias"])
 
 
 # --------------------------------------------------------------------------- inputs
@@ -283,13 +288,15 @@ def _segmentation_job(job: dict) -> dict:
 
 
 def reproduce_referit_synth(*, preset: str | None = "auto", seeds: int = 3, jobs: int = 1,
-                            out: str | Path = "results/segmentation.json", **overrides) -> dict:
+                            out: str | Path = "results/segmentation.json", threads: int | None = None,
+                            **overrides) -> dict:
     """Train LBIE and the concatenation baseline × ``seeds`` (seed by seed, so an interrupted reproduction
-    already compares both) and write the Table 3 analog to ``out`` atomically after every run."""
+    already compares both) and write the Table 3 analog to ``out`` atomically after every run.  ``threads``
+    per job: by default the CPU count divided by ``jobs``."""
     from .reproduce import _pool_map
 
     preset = resolve_preset(preset)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     t0 = time.perf_counter()
     device = overrides.pop("device", "auto")
     configs = {m: {k: v for k, v in segmentation_config(preset, method=m, **overrides).items() if k != "seed"}

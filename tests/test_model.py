@@ -123,6 +123,36 @@ def test_no_attention_sees_only_last_sentence():
     assert not torch.allclose(fus_att(V, U).outputs, fus_att(V, U2).outputs)
 
 
+def test_global_context_sees_the_whole_expression():
+    torch.manual_seed(0)
+    V, U = torch.randn(1, 8, 3, 3), torch.randn(1, 4, 5)
+    fus = RecurrentAttentiveFusion(8, 5, steps=2, global_context=True)
+    assert fus.cand_u.in_channels == 10  # attended context and last language vector side by side
+    with torch.no_grad():  # cut the attended context off: only the last language vector is left
+        fus.gates.weight[:, 8:13] = 0
+        fus.cand_u.weight[:, :5] = 0
+    others, last = U.clone(), U.clone()
+    others[:, :-1] = torch.randn(1, 3, 5)
+    last[:, -1] = torch.randn(1, 5)
+    torch.testing.assert_close(fus(V, U).outputs, fus(V, others).outputs)
+    assert not torch.allclose(fus(V, U).outputs, fus(V, last).outputs)
+    with pytest.raises(ValueError, match="global_context"):
+        RecurrentAttentiveFusion(8, 5, attention=False, global_context=True)
+
+
+def test_stop_bias_sets_the_initial_stopping_distribution():
+    V, U = torch.zeros(1, 8, 3, 3), torch.randn(1, 4, 5)
+    fus = RecurrentAttentiveFusion(8, 5, steps=3, stop_bias=-30.0)
+    with torch.no_grad():
+        fus.stop.weight.zero_()
+    stop = fus(V, U).stop_prob  # every gate ~0: all the mass on the last step
+    torch.testing.assert_close(stop[:, -1], torch.ones_like(stop[:, -1]))
+    fus = RecurrentAttentiveFusion(8, 5, steps=3, stop_bias=0.0)
+    with torch.no_grad():
+        fus.stop.weight.zero_()
+    torch.testing.assert_close(fus(V, U).stop_prob[0, :, 0, 0], torch.tensor([0.5, 0.25, 0.25]))
+
+
 def test_eval_uses_most_likely_stopping_step(batch):
     x, tok, _ = batch
     model = _model(4, True, "gumbel", True).eval()
