@@ -183,8 +183,11 @@ def _full_run_row(label: str, pattern: str, goal: str,
     if not done:
         return []
     what, keys = timed
-    seconds = sum(load_json(done[0])["provenance"][k] for k in keys)
-    return [(f"full cpu {label} run ({done[0].parent.name}, from runs/: {what})", f"{seconds / 60:.1f} min", goal)]
+    prov = load_json(done[0])["provenance"]
+    seconds = sum(prov[k] for k in keys)
+    threads = f", {prov['torch_threads']} thread(s)" if "torch_threads" in prov else ""
+    return [(f"full cpu {label} run ({done[0].parent.name}, from runs/: {what}{threads})", f"{seconds / 60:.1f} min",
+             goal)]
 
 
 def task_rows(quick: bool) -> list[tuple]:
