@@ -7,8 +7,9 @@ trained on :func:`lbie.referring.load_referring` scenes (64 px, 3-6 objects, fiv
 scored with Hu et al.'s protocol (:mod:`lbie.seg_metrics`): overall IoU, precision@0.5..0.9, and the
 per-expression mean IoU, labelled separately.
 
-The model is :class:`lbie.LBIE` unchanged, with two classes (background, referred) and the pixel-wise
-softmax cross-entropy of :func:`lbie.lbie_loss`.  Language (``language``):
+The model is :class:`lbie.LBIE` with two classes (background, referred) and the pixel-wise softmax
+cross-entropy of :func:`lbie.lbie_loss`; for LBIE with ``global_context=True`` (a documented deviation:
+its GRU also reads the expression's final LSTM state, see :data:`DEFAULTS`).  Language (``language``):
 
 * ``"words"`` (default, the paper's ReferIt model attends over the words of the expression): every word
   is a one-token "sentence" of :class:`lbie.lbie_model.SentenceEncoder`, so its bi-LSTM embeds words and
@@ -59,7 +60,7 @@ SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr", "eval_every", "
 # front padding of the word form gets no attention.  global_context (LBIE only): the C-GRU reads the
 # expression's final LSTM state beside the attended words; stop_bias -2: the termination gates start by
 # letting every region run all T steps (lbie.lbie_model.RecurrentAttentiveFusion).  With attention alone, LBIE
-# fell well below concat at the cpu preset (chapter 9, "Deviations").
+# fell well below concat at the cpu preset (chapter 9, section 2, "Deviation from the paper").
 DEFAULTS = dict(method="lbie", steps=None, seed=0, termination="gumbel", tau=[1.0, 0.1], fg_weight=3.0,
                 input_skip=True, language="words", mask_padding=True, global_context=True, stop_bias=-2.0)
 
