@@ -118,8 +118,7 @@ class RecurrentAttentiveFusion(nn.Module):
         for _ in range(self.steps):
             U_hat, beta = self.attend(S, U, mask)
             if self.global_context:
-                B, _, M, N = U_hat.shape
-                U_hat = torch.cat([U_hat, U[:, -1, :, None, None].expand(-1, -1, M, N)], 1)
+                U_hat = torch.cat([U_hat, U[:, -1, :, None, None].expand_as(U_hat)], 1)
             z, r = torch.sigmoid(self.gates(torch.cat([S, U_hat], 1))).chunk(2, 1)
             c = F.relu(self.cand_s(r * S) + self.cand_u(U_hat))
             h = (1 - z) * S + z * c  # Ô^t
