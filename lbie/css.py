@@ -8,9 +8,23 @@ Choices made here:
 
 * Generated objects sit on a 3x3 grid of normalised positions ``(2i + 1) / 6`` (the cell centres), at most
   one per cell, so position references are unambiguous and objects never overlap.
-* Geometry is evaluated at pixel centres, so it scales with ``size``: the rectangle is a filled square of side
-  2s; the triangle points up, height 2s, base 2s (TIRG's proportions); the "circle" is a **true disc** of
-  radius s.  TIRG's renderer draws its "circle" as a diamond; we do not copy that quirk.
+* Squares and triangles are TIRG's pixel for pixel at 64 px.  With centre ``(y, x)`` in pixels and half-size
+  ``s``, bounds are truncated toward zero (Python's ``int``): the square fills rows ``int(y-s)`` to
+  ``int(y+s) - 1`` and columns ``int(x-s)`` to ``int(x+s) - 1``; the triangle (apex up) fills the same rows,
+  row ``r`` spanning the columns from ``int`` of the smaller to ``int`` of the larger of
+  ``x +- (r - y + s) / 2``, so its rows widen by about 1 px per row (mean area over the grid: 25.6 px small,
+  114.7 px large, against 64 and 256 for the square).  At another canvas size the same rules run on that
+  canvas with ``y, x`` = position * size and ``s`` scaled by size / 64 (not an upsampling of the 64 px
+  picture): at 128 px the square is exactly 4 times the area, the triangle keeps its proportions.
+* The "circle" is a **true disc** of radius s by default (``circle="disc"``), evaluated at pixel centres and
+  centred in the square drawn at the same position, so a shape change keeps the object's footprint.
+  ``circle="diamond"`` draws TIRG's diamond instead: rows ``int(y-s)`` to ``int(y+s)``, row ``r`` spanning
+  ``int(x0)`` to ``int(2x - x0) - 1`` with ``x0 = x + |r - y| - s``.
+* Objects are drawn in the order given, later ones on top, as TIRG (overlaps only occur in hand-made or
+  TIRG scenes).  A :class:`CSSScene` is kept in canonical order, which is its identity.
+* An object with a pixel off the canvas raises ``ValueError``.  TIRG does not clip consistently: numpy
+  slicing silently crops the bottom/right edge, a negative start wraps around or empties a row, and a row
+  below the canvas raises ``IndexError``.
 * Instructions are of three kinds -- ``add`` (full attributes and a grid position), ``remove`` and ``change``
   (colour, size or shape) -- each with several phrasings.  The object to remove/change is named by a minimal
   set of attributes that singles it out in the source scene, or by its position (always unique).
@@ -32,6 +46,7 @@ import numpy as np
 from .utils import cached_arrays
 
 SHAPES = ("rectangle", "circle", "triangle")
+CIRCLES = ("disc", "diamond")  # how a "circle" is drawn: a true disc, or TIRG's diamond
 COLORS = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
 COLOR_RGB = np.array([(87, 87, 87), (244, 35, 35), (42, 75, 215), (29, 205, 20), (129, 74, 25),
                       (129, 38, 192), (41, 208, 208), (255, 238, 51)], dtype=np.uint8)  # TIRG's values
@@ -54,7 +69,7 @@ _CHANGE = {"color": ("make {ref} {new}", "change {ref} to {new}", "paint {ref} {
 _SUBSETS = ((), ("shape",), ("color",), ("size",), ("color", "shape"), ("size", "shape"), ("size", "color"),
             ("size", "color", "shape"))  # referring-expression attribute sets, shortest first
 _EMPTY = 48  # cell code of an empty cell in the template bank; object codes are shape*16 + color*2 + size
-_VERSION = 1  # bump when the generator's output changes, to invalidate caches
+_VERSION = 2  # bump when the generator's output changes, to invalidate caches
 
 
 # --------------------------------------------------------------------------- scenes and rendering
@@ -116,24 +131,63 @@ class CSSScene:
         digest = hashlib.blake2b(repr(self.identity).encode(), digest_size=8).digest()
         return int.from_bytes(digest, "little") >> 1
 
-    def render(self, size: int = 64) -> np.ndarray:
-        return render_css(self.objects, size)
+    def render(self, size: int = 64, circle: str = "disc") -> np.ndarray:
+        """The scene drawn in canonical order (for a given drawing order, call :func:`render_css`)."""
+        return render_css(self.objects, size, circle)
 
 
-def _mask(shape: str, cy: float, cx: float, s: float, size: int) -> np.ndarray:
-    """(size, size) bool mask of one object, evaluated at pixel centres."""
-    c = np.arange(size) + 0.5
-    y, x = c[:, None], c[None, :]
-    rows = (y >= cy - s) & (y < cy + s)
+def _trunc(v) -> np.ndarray:
+    """Truncation toward zero, as Python's ``int()`` (TIRG's rounding; it differs from floor below 0)."""
+    return np.trunc(v).astype(np.int64)
+
+
+def _footprint(shape: str, y: float, x: float, s: float, circle: str) -> tuple[int, int, np.ndarray]:
+    """An object's pixels as (top row, left column, bool box); the box may extend past the canvas.
+
+    The arithmetic repeats TIRG's floating-point expressions term by term: truncation is discontinuous, so an
+    algebraically equal rewrite can move a pixel where a column bound lands on an integer."""
+    top, bottom, left, right = (int(v) for v in _trunc([y - s, y + s, x - s, x + s]))
+    if shape == "circle" and circle == "disc":  # inscribed in the square drawn at the same position
+        cy, cx = (top + bottom) / 2, (left + right) / 2
+        r = np.arange(top - 1, bottom + 2)[:, None] + 0.5
+        c = np.arange(left - 1, right + 2)[None, :] + 0.5
+        return top - 1, left - 1, (r - cy) ** 2 + (c - cx) ** 2 < s * s
     if shape == "rectangle":
-        m = rows & (x >= cx - s) & (x < cx + s)
-    elif shape == "circle":  # a true disc (TIRG draws a diamond)
-        m = (y - cy) ** 2 + (x - cx) ** 2 < s * s
-    elif shape == "triangle":  # apex up at (cy - s, cx), base of width 2s on row cy + s
-        m = rows & (np.abs(x - cx) <= (y - cy + s) / 2)
+        rows = np.arange(top, bottom)
+        lo, hi = np.full(len(rows), left), np.full(len(rows), right)
+    elif shape == "triangle":  # apex up; the half-width grows by 1/2 px per row
+        rows = np.arange(top, bottom)
+        x0 = x + (rows - y + s) / 2
+        x1 = 2 * x - x0
+        lo, hi = _trunc(np.minimum(x0, x1)), _trunc(np.maximum(x0, x1))
+    elif shape == "circle":  # TIRG's diamond: one row more than the square, no reordering of the bounds
+        rows = np.arange(top, bottom + 1)
+        x0 = x + (np.abs(rows - y) - s)
+        lo, hi = _trunc(x0), _trunc(2 * x - x0)
     else:
         raise ValueError(f"unknown shape {shape!r}; valid: {', '.join(SHAPES)}")
-    return np.broadcast_to(m, (size, size))
+    c0 = int(lo.min())
+    cols = np.arange(c0, max(int(hi.max()), c0))
+    return int(rows[0]), c0, (cols >= lo[:, None]) & (cols < hi[:, None])
+
+
+def _check_circle(circle: str) -> None:
+    if circle not in CIRCLES:
+        raise ValueError(f"unknown circle style {circle!r}; valid: {', '.join(CIRCLES)}")
+
+
+def _mask(o: CSSObject, size: int, circle: str = "disc") -> np.ndarray:
+    """(size, size) bool mask of one object; ``ValueError`` if any of its pixels falls off the canvas."""
+    s = HALF_SIZE[SIZES.index(o.size)] * size / 64
+    top, left, box = _footprint(o.shape, o.pos[0] * size, o.pos[1] * size, s, circle)
+    rr, cc = np.nonzero(box)
+    rr, cc = rr + top, cc + left
+    if rr.size and (min(rr.min(), cc.min()) < 0 or max(rr.max(), cc.max()) >= size):
+        raise ValueError(f"{o.size} {o.color} {o.shape} at pos {o.pos} falls outside the {size} px canvas "
+                         f"(rows {rr.min()}..{rr.max()}, columns {cc.min()}..{cc.max()})")
+    m = np.zeros((size, size), dtype=bool)
+    m[rr, cc] = True
+    return m
 
 
 def _check_size(size: int) -> None:
@@ -141,16 +195,17 @@ def _check_size(size: int) -> None:
         raise ValueError(f"render size must be an integer >= 16, got {size!r}")
 
 
-def render_css(objects, size: int = 64) -> np.ndarray:
+def render_css(objects, size: int = 64, circle: str = "disc") -> np.ndarray:
     """Render objects (:class:`CSSObject` or TIRG dicts) on a white canvas, (size, size, 3) uint8.
 
-    Objects are drawn in canonical order, so overlaps (impossible on the grid) are deterministic."""
+    Objects are drawn in the order given, later ones on top (as TIRG).  ``circle``: ``"disc"`` or TIRG's
+    ``"diamond"``.  ``ValueError`` for an object that does not fit on the canvas."""
     _check_size(size)
-    objs = sorted((o if isinstance(o, CSSObject) else CSSObject.from_dict(o) for o in objects), key=lambda o: o.key)
+    _check_circle(circle)
     img = np.full((size, size, 3), 255, dtype=np.uint8)
-    for o in objs:
-        s = HALF_SIZE[SIZES.index(o.size)] * size / 64
-        img[_mask(o.shape, o.pos[0] * size, o.pos[1] * size, s, size)] = COLOR_RGB[COLORS.index(o.color)]
+    for o in objects:
+        o = o if isinstance(o, CSSObject) else CSSObject.from_dict(o)
+        img[_mask(o, size, circle)] = COLOR_RGB[COLORS.index(o.color)]
     return img
 
 
@@ -160,16 +215,15 @@ def _cell_box(k: int, size: int) -> tuple[slice, slice]:
     return (slice(r * size // 3, -(-(r + 1) * size // 3)), slice(c * size // 3, -(-(c + 1) * size // 3)))
 
 
-@lru_cache(maxsize=4)
-def _templates(size: int) -> tuple:
+@lru_cache(maxsize=8)
+def _templates(size: int, circle: str = "disc") -> tuple:
     """Per cell k, masks (49 codes, h, w) of every object over the cell's box; code 48 is the empty cell."""
     bank = []
     for k in range(9):
         ys, xs = _cell_box(k, size)
         t = np.zeros((_EMPTY + 1, size, size), dtype=bool)
         for code in range(_EMPTY):
-            s = HALF_SIZE[code % 2] * size / 64
-            t[code] = _mask(SHAPES[code // 16], GRID[k // 3] * size, GRID[k % 3] * size, s, size)
+            t[code] = _mask(CSSObject(**_attrs(code), pos=(GRID[k // 3], GRID[k % 3])), size, circle)
         box = t[:, ys, xs].copy()
         assert box.sum() == t.sum(), "object leaves its grid cell"
         box.flags.writeable = False
@@ -177,11 +231,12 @@ def _templates(size: int) -> tuple:
     return tuple(bank)
 
 
-def _labels(cells: np.ndarray, size: int) -> np.ndarray:
+def _labels(cells: np.ndarray, size: int, circle: str = "disc") -> np.ndarray:
     """Palette labels (N, size, size) uint8 of grid scenes: 0 = white, 1 + colour index."""
+    _check_circle(circle)
     cells = np.asarray(cells)
     out = np.zeros((len(cells), size, size), dtype=np.uint8)
-    for k, box in enumerate(_templates(int(size))):  # canonical order = row-major cells
+    for k, box in enumerate(_templates(int(size), circle)):  # objects of different cells never overlap
         code = np.where(cells[:, k] < 0, _EMPTY, cells[:, k])
         ys, xs = _cell_box(k, size)
         out[:, ys, xs] = np.where(box[code], (code // 2 % 8 + 1).astype(np.uint8)[:, None, None], out[:, ys, xs])
@@ -191,10 +246,10 @@ def _labels(cells: np.ndarray, size: int) -> np.ndarray:
 _PALETTE = np.concatenate([np.full((1, 3), 255, np.uint8), COLOR_RGB])
 
 
-def render_cells(cells: np.ndarray, size: int = 64) -> np.ndarray:
+def render_cells(cells: np.ndarray, size: int = 64, circle: str = "disc") -> np.ndarray:
     """Vectorised rendering of grid scenes: cell codes (N, 9) -> (N, size, size, 3) uint8 (= render_css)."""
     _check_size(size)
-    return _PALETTE[_labels(cells, size)]
+    return _PALETTE[_labels(cells, size, circle)]
 
 
 def cells_to_id(cells: np.ndarray) -> np.ndarray:
@@ -293,11 +348,12 @@ def _sample(n: int, seed, max_objects: int, kinds: tuple) -> dict:
                 source_cells=src.astype(np.int8), target_cells=tgt.astype(np.int8))
 
 
-def _assemble(sampled: dict, size: int) -> CSSData:
+def _assemble(sampled: dict, size: int, circle: str) -> CSSData:
     src, tgt, k = sampled["source_cells"], sampled["target_cells"], sampled["edited"]
-    ls, lt = _labels(src, size), _labels(tgt, size)
+    ls, lt = _labels(src, size, circle), _labels(tgt, size, circle)
     mask = ls != lt
-    bank, rows, code = _templates(int(size)), np.arange(len(k)), lambda c: np.where(c < 0, _EMPTY, c)  # noqa: E731
+    bank, rows = _templates(int(size), circle), np.arange(len(k))
+    code = lambda c: np.where(c < 0, _EMPTY, c)  # noqa: E731
     for cell in np.unique(k):  # add the edited object's own pixels in source and target
         i = rows[k == cell]
         ys, xs = _cell_box(int(cell), size)
@@ -318,27 +374,31 @@ def _check_params(max_objects: int, kinds) -> tuple:
     return kinds
 
 
-def generate_css(n: int, *, seed: int = 0, size: int = 64, max_objects: int = 5, kinds=KINDS) -> CSSData:
+def generate_css(n: int, *, seed: int = 0, size: int = 64, max_objects: int = 5, kinds=KINDS,
+                 circle: str = "disc") -> CSSData:
     """``n`` CSS-2D triples, deterministic in ``seed``.  Source and target each hold 1..max_objects objects.
 
-    The scenes and texts do not depend on ``size``: the same seed at 64 and 128 px gives the same data."""
+    The scenes and texts depend on neither ``size`` nor ``circle``: only the pixels do."""
     kinds = _check_params(max_objects, kinds)
     _check_size(size)
-    return _assemble(_sample(n, seed, max_objects, kinds), size)
+    _check_circle(circle)
+    return _assemble(_sample(n, seed, max_objects, kinds), size, circle)
 
 
 def load_css(split: str, n: int, *, seed: int = 0, size: int = 64, max_objects: int = 5, kinds=KINDS,
-             cache: bool = True) -> CSSData:
+             circle: str = "disc", cache: bool = True) -> CSSData:
     """The ``train`` or ``test`` split (different seeds).  Scenes and texts are cached on disk by their
-    parameters; pixels are re-rendered on load (fast, and the cache stays small at any size)."""
+    parameters; pixels are re-rendered on load with the requested ``size`` and ``circle`` (fast, and the cache
+    stays small), so neither is part of the cache key and a cache can never serve the wrong pixels."""
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; valid: train, test")
     kinds = _check_params(max_objects, kinds)
     _check_size(size)
+    _check_circle(circle)
     split_seed = np.random.SeedSequence([seed, ("train", "test").index(split), max_objects]).generate_state(1)[0]
     if not cache:
-        return _assemble(_sample(n, split_seed, max_objects, kinds), size)
+        return _assemble(_sample(n, split_seed, max_objects, kinds), size, circle)
     params = dict(split=split, n=n, seed=seed, max_objects=max_objects, kinds=kinds, version=_VERSION)
     sampled = cached_arrays("css", f"{split}-{n}-m{max_objects}", params,
                             lambda: _sample(n, split_seed, max_objects, kinds), _SAMPLED)
-    return _assemble(sampled, size)
+    return _assemble(sampled, size, circle)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .css import CSSObject, CSSScene, _check_size
+from .css import CSSObject, CSSScene, _check_circle, _check_size, render_css
 
 IMG_EXTENSIONS = ('.jpg', '.JPG', '.jpeg', '.JPEG', '.png', '.PNG', '.ppm', '.PPM', '.bmp', '.BMP', '.tiff')
 
@@ -53,13 +53,15 @@ def _need_file(path: Path, what: str) -> Path:
     return path
 
 
-def load_tirg_css_npy(path, split: str = "train", *, size: int = 64) -> EditPairs:
+def load_tirg_css_npy(path, split: str = "train", *, size: int = 64, circle: str = "disc") -> EditPairs:
     """TIRG's ``css_toy_dataset_novel2_small.dup.npy``: a pickled dict, ``data[split]`` holding
     ``objects_img`` (one list of ``{shape, color, size, pos}`` dicts per image) and ``mods`` (dicts with
     ``from`` and ``to``, equal-length image-index lists, and the text ``to_str``); optional ``labels``.
-    Images are rendered with :func:`render_css`; ``image_id`` is the scene's :attr:`CSSScene.stable_id`."""
+    Images are rendered with :func:`render_css` (objects in list order; ``circle="diamond"`` for TIRG's
+    circles); ``image_id`` is the scene's :attr:`CSSScene.stable_id`."""
     path = _need_file(Path(path), "TIRG CSS .npy")
     _check_size(size)
+    _check_circle(circle)
     try:
         data = np.load(path, allow_pickle=True, encoding="latin1").item()
     except Exception as e:
@@ -72,10 +74,12 @@ def load_tirg_css_npy(path, split: str = "train", *, size: int = 64) -> EditPair
     for key in ("objects_img", "mods"):
         if not isinstance(d, dict) or key not in d:
             raise _bad(path, f"split {split!r} lacks key {key!r}")
-    scenes = []
+    scenes, images = [], []
     for i, objs in enumerate(d["objects_img"]):
         try:
-            scenes.append(CSSScene(tuple(CSSObject.from_dict(o) for o in objs)))
+            objs = tuple(CSSObject.from_dict(o) for o in objs)
+            images.append(render_css(objs, size, circle))
+            scenes.append(CSSScene(objs))
         except (TypeError, ValueError, AttributeError) as e:
             raise _bad(path, f"{split} objects_img[{i}]: {e}") from e
     if not scenes:
@@ -93,7 +97,7 @@ def load_tirg_css_npy(path, split: str = "train", *, size: int = 64) -> EditPair
         tgt += t.tolist()
         text += [str(mod["to_str"])] * f.size
     meta = {"labels": np.asarray(d["labels"])} if "labels" in d else {}
-    return EditPairs(images=np.stack([s.render(size) for s in scenes]), src=np.array(src, dtype=np.int64),
+    return EditPairs(images=np.stack(images), src=np.array(src, dtype=np.int64),
                      tgt=np.array(tgt, dtype=np.int64), instruction=np.array(text, dtype=str),
                      image_id=np.array([s.stable_id for s in scenes], dtype=np.int64), meta=meta)
 

@@ -37,6 +37,48 @@ def _matches(ref, objs):
 
 
 # --------------------------------------------------------------------------- rendering
+def _tirg_pixels(shape, y, x, s):
+    """TIRG's pixel set, written out from its rules: bounds truncated with int(); the triangle's row r runs
+    between x + (r - y + s) / 2 and its mirror image about x; the diamond's row r starts at x + |r - y| - s
+    and ends at its mirror image (each expression in TIRG's order of evaluation)."""
+    if shape == "rectangle":
+        return {(r, c) for r in range(int(y - s), int(y + s)) for c in range(int(x - s), int(x + s))}
+    out = set()
+    if shape == "triangle":
+        for r in range(int(y - s), int(y + s)):
+            a = x + (r - y + s) / 2
+            b = 2 * x - a
+            out |= {(r, c) for c in range(int(min(a, b)), int(max(a, b)))}
+    else:
+        for r in range(int(y - s), int(y + s) + 1):
+            a = x + (abs(r - y) - s)
+            out |= {(r, c) for c in range(int(a), int(2 * x - a))}
+    return out
+
+
+def _pixels(img):
+    return set(zip(*map(list, np.nonzero((img != 255).any(-1)))))
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_render_matches_tirg_rules(size):
+    areas = {}
+    for shape, circle in (("rectangle", "disc"), ("triangle", "disc"), ("circle", "diamond")):
+        for size_name, half in zip(SIZES, css.HALF_SIZE):
+            for y in GRID:
+                for x in GRID:
+                    want = _tirg_pixels(shape, y * size, x * size, half * size / 64)
+                    got = _pixels(render_css([CSSObject(shape, "red", size_name, (y, x))], size, circle=circle))
+                    assert got == want, (shape, size_name, y, x)
+                    areas.setdefault((shape, size_name), []).append(len(got))
+    k = (size / 64) ** 2
+    assert areas["rectangle", "small"] == [64 * k] * 9 and areas["rectangle", "large"] == [256 * k] * 9
+    assert areas["circle", "small"] == [32 * k] * 9 and areas["circle", "large"] == [128 * k] * 9  # 2 s^2
+    if size == 64:  # TIRG's mean triangle areas
+        assert round(np.mean(areas["triangle", "small"]), 1) == 25.6
+        assert round(np.mean(areas["triangle", "large"]), 1) == 114.7
+
+
 def test_render_geometry_and_colours():
     big = render_css([{"shape": "rectangle", "color": "red", "size": "large", "pos": (0.5, 0.5)}], 64)
     assert big.shape == (64, 64, 3) and big.dtype == np.uint8
@@ -44,15 +86,74 @@ def test_render_geometry_and_colours():
     assert red.sum() == 16 * 16 and (big[~red] == 255).all()  # a filled 2s x 2s square on white
     ys, xs = np.nonzero(red)
     assert (ys.min(), ys.max(), xs.min(), xs.max()) == (24, 39, 24, 39)
+    corner = (render_css([CSSObject("rectangle", "red", "large", (GRID[0], GRID[2]))], 64) != 255).any(-1)
+    ys, xs = np.nonzero(corner)  # y = 10.67, x = 53.33: int() truncation puts rows 2..17, columns 45..60
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (2, 17, 45, 60)
     small = render_css([CSSObject("rectangle", "red", "small", (0.5, 0.5))], 128)
     assert (small == COLOR_RGB[1]).all(-1).sum() == 16 * 16  # half-size scales with the canvas
     disc = (render_css([CSSObject("circle", "blue", "large", (0.5, 0.5))], 64) != 255).any(-1)
     assert abs(disc.sum() - np.pi * 64) < 12  # a true disc, not TIRG's diamond (area 2 s^2 = 128)
     assert disc[32, 24] and disc[26, 26] and not disc[24, 24]  # (26, 26) lies outside a diamond
+    diamond = (render_css([CSSObject("circle", "blue", "large", (0.5, 0.5))], 64, circle="diamond") != 255).any(-1)
+    assert diamond.sum() == 128 and not diamond[26, 26] and not (diamond & ~disc).any()
     tri = (render_css([CSSObject("triangle", "green", "large", (0.5, 0.5))], 64) != 255).any(-1)
-    widths = tri.sum(1)[widths_rows := np.nonzero(tri.any(1))[0]]
-    assert (np.diff(widths) >= 0).all() and widths[-1] > 4 * widths[0]  # apex up
-    assert widths_rows.min() == 25 and widths_rows.max() == 39 and widths[-1] == 16  # apex row is empty, as in TIRG
+    rows = np.nonzero(tri.any(1))[0]
+    assert list(rows) == list(range(25, 40)) and list(tri.sum(1)[rows]) == list(range(1, 16))  # apex up
+
+
+def test_disc_sits_in_the_square():
+    for y in GRID:
+        for x in GRID:
+            for size_name in SIZES:
+                sq, disc = (_pixels(render_css([CSSObject(sh, "red", size_name, (y, x))], 64))
+                            for sh in ("rectangle", "circle"))
+                assert disc < sq and 0.78 < len(disc) / len(sq) < 0.84  # ~ pi / 4
+
+
+def _overlapping():
+    """A large red square and a small blue triangle lying inside it."""
+    return CSSObject("rectangle", "red", "large", (0.5, 0.5)), CSSObject("triangle", "blue", "small", (0.45, 0.55))
+
+
+def test_list_order(tmp_path):
+    a, b = _overlapping()
+    overlap = _pixels(render_css([a], 64)) & _pixels(render_css([b], 64))
+    assert overlap and overlap == _pixels(render_css([b], 64))
+    for first, last in ((a, b), (b, a)):  # the later object is on top
+        img = render_css([first, last], 64)
+        assert all((img[p] == COLOR_RGB[COLORS.index(last.color)]).all() for p in overlap)
+    assert CSSScene((a, b)).identity == CSSScene((b, a)).identity  # the identity ignores the order
+    np.save(tmp_path / "t.npy", {"train": {"objects_img": [[vars(a), vars(b)], [vars(b), vars(a)]], "mods": []}},
+            allow_pickle=True)
+    p = load_tirg_css_npy(tmp_path / "t.npy")  # TIRG's object lists are drawn in their order too
+    assert (p.images[0] == render_css([a, b])).all() and (p.images[1] == render_css([b, a])).all()
+    assert (p.images[0] != p.images[1]).any() and p.image_id[0] == p.image_id[1]
+
+
+@pytest.mark.parametrize("shape, size_name, pos, circle", [
+    ("rectangle", "large", (0.1, 0.5), "disc"),    # rows -1..14 in TIRG's rules
+    ("triangle", "small", (0.5, 0.97), "disc"),
+    ("circle", "large", (0.97, 0.3), "diamond"),
+    ("circle", "small", (0.3, 0.02), "disc"),
+    ("rectangle", "small", (1.2, -0.4), "disc"),
+])
+def test_off_canvas_rejected(shape, size_name, pos, circle):
+    with pytest.raises(ValueError, match=re.escape(f"{size_name} red {shape} at pos {pos}") + ".*outside"):
+        render_css([CSSObject(shape, "red", size_name, pos)], 64, circle=circle)
+
+
+def test_objects_touching_the_border_fit(tmp_path):
+    for shape in SHAPES:
+        for pos in ((8 / 64, 8 / 64), (56 / 64, 56 / 64)):
+            px = np.array(sorted(_pixels(render_css([CSSObject(shape, "red", "large", pos)], 64, circle="diamond"))))
+            assert px.min() >= 0 and px.max() <= 63
+    assert (render_css([CSSObject("rectangle", "red", "large", (8 / 64, 8 / 64))]) != 255).all(-1)[0, 0]
+    low = _pixels(render_css([CSSObject("rectangle", "red", "large", (7.5 / 64, 0.5))]))  # int(-0.5) = 0, as TIRG
+    assert {r for r, _ in low} == set(range(15))
+    np.save(tmp_path / "edge.npy", {"train": {"objects_img": [[{"shape": "circle", "color": "red", "size": "large",
+                                                                 "pos": [0.5, 1.0]}]], "mods": []}}, allow_pickle=True)
+    with pytest.raises(ValueError, match=r"edge.npy: train objects_img\[0\]: large red circle at pos .*outside"):
+        load_tirg_css_npy(tmp_path / "edge.npy")
 
 
 def test_render_cells_matches_render_css(data):
@@ -62,6 +163,14 @@ def test_render_cells_matches_render_css(data):
             assert (render_css(scene.objects, 64) == getattr(data, which)[i]).all()
             assert scene == CSSScene(tuple(reversed(scene.objects)))  # canonical order
     assert (render_cells(data.source_cells[:5], 96) == generate_css(N, seed=3, size=96).source[:5]).all()
+    diamonds = generate_css(N, seed=3, circle="diamond")
+    assert (diamonds.target_cells == data.target_cells).all()  # the circle style changes only pixels
+    for i in range(0, N, 7):
+        scene = diamonds.scene(i, "target")
+        assert (scene.render(64, circle="diamond") == diamonds.target[i]).all()
+        assert (render_cells(diamonds.target_cells[i:i + 1], 64, circle="diamond")[0] == diamonds.target[i]).all()
+    has_circle = ((data.target_cells >= 16) & (data.target_cells < 32)).any(1)
+    assert has_circle.any() and ((diamonds.target != data.target).any((1, 2, 3)) == has_circle).all()
 
 
 def test_bad_inputs_raise():
@@ -69,6 +178,12 @@ def test_bad_inputs_raise():
         render_css([{"shape": "circle", "color": "pink", "size": "small", "pos": (0.5, 0.5)}])
     with pytest.raises(ValueError, match="size"):
         render_css([], 8)
+    with pytest.raises(ValueError, match="circle style 'round'"):
+        render_css([], 64, circle="round")
+    with pytest.raises(ValueError, match="circle style"):
+        generate_css(4, circle="square")
+    with pytest.raises(ValueError, match="pos must be two finite numbers"):
+        render_css([{"shape": "circle", "color": "red", "size": "small", "pos": (0.5, 0.5, 0.5)}])
     with pytest.raises(ValueError, match="kinds"):
         generate_css(4, kinds=("add", "rotate"))
     with pytest.raises(ValueError, match="max_objects"):
@@ -182,6 +297,10 @@ def test_load_css_splits_and_cache(fresh_cache):
     assert list(again.instruction) == list(tr.instruction) and again.source.shape[1] == 128
     assert len(list((fresh_cache / "css").glob("*.npz"))) == 2  # size is not part of the cache key
     assert (load_css("train", 60, cache=False).source == tr.source).all()
+    diamonds = load_css("train", 60, circle="diamond")  # the circle style is applied on load, like the size
+    assert len(list((fresh_cache / "css").glob("*.npz"))) == 2
+    assert (diamonds.source == render_cells(tr.source_cells, 64, circle="diamond")).all()
+    assert (diamonds.source_cells == tr.source_cells).all()
     files[0].write_bytes(b"garbage")  # a damaged cache is regenerated, not trusted
     assert len(load_css("train", 60)) == 60 and len(load_css("test", 60)) == 60
 
