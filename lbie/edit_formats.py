@@ -4,14 +4,23 @@ TIRG's CSS ``css_toy_dataset_novel2_small.dup.npy`` (scenes rendered through :fu
 TIM-GAN's processed folders (``{phase}_A/``, ``{phase}_B/``, ``{phase}_text.npy``) and GeNeVA's CoDraw
 ``codraw_{train,val,test}.h5`` (turned into (image_{t-1}, utterance_t, image_t) pairs).  Malformed files
 raise ``FileNotFoundError``/``ValueError`` naming the file and the problem.
+
+TIRG's file is a pickle inside a ``.npy``; it is read through :class:`RestrictedUnpickler`, which builds
+only Python containers and scalars and numpy arrays, so a crafted file cannot run code when loaded.
 """
 from __future__ import annotations
 
+import _codecs
+import _compat_pickle
+import builtins
+import importlib
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from .css import CSSObject, CSSScene, _check_circle, _check_size, render_css
 
@@ -53,19 +62,92 @@ def _need_file(path: Path, what: str) -> Path:
     return path
 
 
+def _numpy_global(name: str):
+    """``numpy._core.multiarray.<name>`` (numpy >= 2), else ``numpy.core.multiarray.<name>``."""
+    try:
+        module = importlib.import_module("numpy._core.multiarray")
+    except ImportError:  # numpy 1.x
+        module = importlib.import_module("numpy.core.multiarray")
+    return getattr(module, name)
+
+
+_BUILTINS = ("dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float", "complex",
+             "bool")
+# (module, name) -> how to get the object, after Python 2 names (__builtin__, ...) are mapped to Python 3 ones.
+# _codecs.encode is how a protocol-2 pickle written by Python 3 stores bytes
+# (numpy's own array pickles contain one); it only turns a str into bytes.
+_ALLOWED_GLOBALS = {
+    **{("builtins", n): (lambda n=n: getattr(builtins, n)) for n in _BUILTINS},
+    ("_codecs", "encode"): lambda: _codecs.encode,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+    **{(mod, n): (lambda n=n: _numpy_global(n))
+       for mod in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")},
+}
+
+
+class RefusedGlobalError(ValueError, pickle.UnpicklingError):
+    """A pickle payload referenced a global that :class:`RestrictedUnpickler` does not admit."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what TIRG's CSS file holds: Python containers and scalars, numpy arrays,
+    dtypes and scalars.  Any other global (``os.system``, ``builtins.eval``, a class, ...) raises
+    :class:`RefusedGlobalError` naming the global and ``path`` before anything is called."""
+
+    def __init__(self, file, *, path, **kwargs):
+        super().__init__(file, **kwargs)
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        # Python 2 names (TIRG's file was written by Python 2), mapped as pickle.Unpickler.find_class does
+        key = _compat_pickle.NAME_MAPPING.get((module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+        make = _ALLOWED_GLOBALS.get(key)
+        if make is None:
+            raise RefusedGlobalError(
+                f"{self.path}: refused to unpickle the global {module}.{name}; a TIRG CSS file holds only Python "
+                f"containers, numbers, strings and numpy arrays, so this file was not loaded (it may be malicious)")
+        return make()
+
+
+def _load_pickled_npy(path: Path):
+    """The object pickled in a ``.npy`` (what ``np.save(path, obj, allow_pickle=True)`` wrote), read with
+    :class:`RestrictedUnpickler`; a 0-d object array gives its item."""
+    try:
+        with open(path, "rb") as fp:
+            version = npy_format.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fp)
+            elif version in ((2, 0), (3, 0)):  # 3.0 only differs by a utf-8 header, equal for an object dtype
+                shape, _, dtype = npy_format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+            if not dtype.hasobject:
+                raise ValueError(f"holds a {dtype} array of shape {shape}, not a pickled object")
+            obj = RestrictedUnpickler(fp, path=path, encoding="latin1").load()
+    except RefusedGlobalError:
+        raise
+    except Exception as e:
+        raise _bad(path, f"not a pickled dict saved with numpy ({type(e).__name__}: {e})") from e
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.size == 1:
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        raise _bad(path, f"holds an object array of shape {obj.shape}, expected a pickled dict of splits")
+    return obj
+
+
 def load_tirg_css_npy(path, split: str = "train", *, size: int = 64, circle: str = "disc") -> EditPairs:
     """TIRG's ``css_toy_dataset_novel2_small.dup.npy``: a pickled dict, ``data[split]`` holding
     ``objects_img`` (one list of ``{shape, color, size, pos}`` dicts per image) and ``mods`` (dicts with
     ``from`` and ``to``, equal-length image-index lists, and the text ``to_str``); optional ``labels``.
     Images are rendered with :func:`render_css` (objects in list order; ``circle="diamond"`` for TIRG's
-    circles); ``image_id`` is the scene's :attr:`CSSScene.stable_id`."""
+    circles); ``image_id`` is the scene's :attr:`CSSScene.stable_id`.  The pickle is read with
+    :class:`RestrictedUnpickler`: a payload naming any other global raises :class:`RefusedGlobalError`
+    (a ``ValueError``) before it can run."""
     path = _need_file(Path(path), "TIRG CSS .npy")
     _check_size(size)
     _check_circle(circle)
-    try:
-        data = np.load(path, allow_pickle=True, encoding="latin1").item()
-    except Exception as e:
-        raise _bad(path, f"not a pickled dict saved with numpy ({type(e).__name__}: {e})") from e
+    data = _load_pickled_npy(path)
     if not isinstance(data, dict):
         raise _bad(path, f"holds a {type(data).__name__}, expected a dict of splits")
     if split not in data:

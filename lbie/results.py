@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .utils import load_json
+from .utils import atomic_write_text, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -100,12 +100,13 @@ def render_all(results_dir: str | Path = RESULTS) -> str:
 
 
 def update_readme(readme: str | Path = ROOT / "README.md", results_dir: str | Path = RESULTS) -> Path:
-    """Replace the README section between the results markers with the rendered tables."""
+    """Replace the README section between the results markers with the rendered tables; written
+    atomically, so a failure mid-write leaves the old README in place."""
     readme = Path(readme)
-    text = readme.read_text()
+    text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise ValueError(f"{readme} has no '{README_START}' … '{README_END}' section")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{render_all(results_dir)}\n{README_END}{tail}")
+    atomic_write_text(f"{head}{README_START}\n{render_all(results_dir)}\n{README_END}{tail}", readme)
     return readme

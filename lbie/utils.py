@@ -102,6 +102,12 @@ def atomic_save_json(obj: Any, path: str | Path) -> Path:
     return _atomic_write(path, lambda f: f.write(data))
 
 
+def atomic_write_text(text: str, path: str | Path, encoding: str = "utf-8") -> Path:
+    """Write text so that a crash never leaves a half-written file (the old one stays until the new one is whole)."""
+    data = text.encode(encoding)
+    return _atomic_write(path, lambda f: f.write(data))
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return _atomic_write(path, lambda f: torch.save(obj, f))
 

@@ -1,13 +1,16 @@
 """Presets, the command line, the results tables and the Table 2 reproduction (smoke scale)."""
+import argparse
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import lbie
 from lbie import get_preset, resolve_preset
-from lbie.__main__ import main
+from lbie.__main__ import build_parser, main
 from lbie.reproduce import PAPER_TABLE2, reproduce, reproduce_cosal_table2, table2_jobs
 from lbie.results import README_END, README_START, render_all, render_table2, update_readme
 from lbie.utils import cache_dir
@@ -65,11 +68,13 @@ def test_overrides():
 
 
 # --------------------------------------------------------------------------- command line
-def test_cli_unknown_experiment(tmp_path, monkeypatch):
+def test_cli_unknown_experiment(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises((SystemExit, ValueError)) as e:
+    with pytest.raises(SystemExit) as e:
         main(["reproduce", "nope", "--preset", "smoke", "--out", str(tmp_path / "x.json")])
-    assert "cosal-table2" in str(e.value) and "nope" in str(e.value)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "cosal-table2" in err and "nope" in err
     assert not (tmp_path / "x.json").exists()
     with pytest.raises(ValueError, match="cosal-table2"):
         reproduce("nope")
@@ -201,3 +206,181 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
     # the table renders from it
     text = render_table2(saved)
     assert "0.2107" in text and "0.7017" in text
+
+
+# --------------------------------------------------------------------------- command line: usage errors
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["reproduce", "cosal-table2", "--preset", "huge"], ["--preset", "huge", "smoke", "cpu", "paper"]),
+    (["train-timgan", "--variant", "bogus"], ["--variant", "bogus", "no_where", "no_text_adaptive"]),
+])
+def test_cli_bad_value_exits_2_without_traceback(args, words):
+    proc = subprocess.run([sys.executable, "-m", "lbie", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+    for word in words:
+        assert word in proc.stderr, word
+    assert proc.stdout == ""
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Replace every training entry point by a recorder: a usage error must stop before any of them."""
+    import lbie.colorization_experiment as colorization
+    import lbie.cosal_experiment as cosal
+    import lbie.reproduce as reproduce_module
+    import lbie.segmentation_experiment as segmentation
+    import lbie.timgan_experiment as timgan
+
+    calls = []
+
+    class Run:
+        metrics = {"score": 0.5}
+        run_dir = None
+
+    def recorder(name):
+        def fake(*args, **kwargs):
+            calls.append((name, kwargs))
+            return Run()
+        return fake
+
+    for module, name in ((cosal, "train_cosal"), (timgan, "train_timgan"), (segmentation, "train_segmentation"),
+                         (colorization, "train_colorization"), (reproduce_module, "reproduce")):
+        monkeypatch.setattr(module, name, recorder(name))
+    return calls
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train-timgan", "--variant", "bogus"], "invalid choice: 'bogus'"),
+    (["train-timgan", "--preset", "huge"], "invalid choice: 'huge'"),
+    (["train-timgan", "--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
+    (["train-timgan", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
+    (["reproduce", "timgan-css", "--seeds", "0"], "--seeds: must be a positive integer, got 0"),
+    (["reproduce", "timgan-css", "--jobs", "-2"], "--jobs: must be a positive integer, got -2"),
+    (["reproduce", "timgan-css", "--jobs", "two"], "--jobs: must be a positive integer, got 'two'"),
+    (["reproduce", "timgan-css", "--fid-images", "0"], "--fid-images: must be a positive integer"),
+    (["reproduce", "timgan-css", "--termination", "marginal"], "--termination applies to cosal-table2 only"),
+    (["reproduce", "cosal-table2", "--termination", "sometimes"], "invalid choice: 'sometimes'"),
+    (["reproduce", "referit-synth", "--no-fid"], "--fid/--fid-images apply to timgan-css and flowers-synth only"),
+    (["train", "--steps", "0"], "--steps/-T: must be a positive integer"),
+    (["train", "--num-direct", "12"], "invalid choice: 12"),
+    (["train", "--coverage", "most"], "invalid choice: 'most'"),
+    (["train-segmentation", "--method", "unet"], "invalid choice: 'unet'"),
+    (["train-segmentation", "--method", "concat", "--steps", "3"], "concat baseline has T = 1"),
+    (["train-colorization", "--method", "text"], "invalid choice: 'text'"),
+    (["bench", "--part", "gpu"], "invalid choice: 'gpu'"),
+])
+def test_cli_bad_values_are_usage_errors(args, message, capsys, no_training):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and f"usage: python -m lbie {args[0]}" in err
+    assert no_training == []
+
+
+def test_cli_bad_preset_from_the_environment(monkeypatch, capsys, no_training):
+    monkeypatch.setenv("LBIE_PRESET", "huge")
+    with pytest.raises(SystemExit) as e:
+        main(["train-colorization"])
+    assert e.value.code == 2 and "huge" in capsys.readouterr().err and no_training == []
+
+
+def _subparsers(parser: argparse.ArgumentParser):
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return _subparsers(parser).choices
+
+
+def test_cli_description_names_every_command():
+    parser = build_parser()
+    commands = _commands(parser)
+    assert {"reproduce", "train", "train-timgan", "train-segmentation", "train-colorization", "results",
+            "bench"} <= set(commands)
+    for name in commands:
+        assert f"  {name} " in parser.description, name
+
+
+def test_cli_every_option_has_help():
+    parser = build_parser()
+    for name, sub in _commands(parser).items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help.strip(), f"{name} {action.option_strings or action.dest}"
+    command_help = {a.dest: a.help for a in _subparsers(parser)._choices_actions}
+    assert set(command_help) == set(_commands(parser)) and all(command_help.values())
+
+
+def test_cli_single_run_commands(capsys, no_training, tmp_path):
+    assert main(["train-segmentation", "--preset", "smoke", "--method", "concat", "--seed", "2", "--epochs", "1",
+                 "--run-dir", "none"]) == 0
+    assert main(["train-colorization", "--preset", "smoke", "--method", "no_text", "--run-dir", str(tmp_path)]) == 0
+    assert main(["train-timgan", "--preset", "smoke", "--variant", "no_how"]) == 0
+    assert no_training == [
+        ("train_segmentation", dict(preset="smoke", method="concat", seed=2, steps=None, epochs=1, run_dir=None)),
+        ("train_colorization", dict(preset="smoke", method="no_text", seed=0, epochs=None, run_dir=str(tmp_path))),
+        ("train_timgan", dict(preset="smoke", variant="no_how", seed=0, epochs=None, text_encoder=None,
+                              run_dir="auto")),
+    ]
+    assert capsys.readouterr().out.count('"score": 0.5') == 3
+
+
+def test_cli_reproduce_defaults(tmp_path, no_training, monkeypatch):
+    import lbie.results as results
+
+    monkeypatch.setattr(results, "render", lambda result: "table")
+    out = tmp_path / "r.json"
+    assert main(["reproduce", "timgan-css", "--preset", "smoke", "--out", str(out)]) == 0
+    (name, kwargs), = no_training
+    assert kwargs == dict(preset="smoke", seeds=3, jobs=1, out=str(out), termination="gumbel", fid=None, n_fid=500)
+
+
+# --------------------------------------------------------------------------- README rewrite is atomic
+class _HalfWriter:
+    """A file whose write stores half the data, then fails (a full disk)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("fail", ["write", "fsync", "replace"])
+def test_update_readme_failure_keeps_the_old_readme(tmp_path, monkeypatch, fail):
+    import lbie.utils as utils
+
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    (results_dir / "cosal_table2.json").write_text(json.dumps(_result()))
+    readme = tmp_path / "README.md"
+    old = f"# Title\n\n{README_START}\nold stuff\n{README_END}\ntail\n"
+    readme.write_text(old)
+
+    def boom(*args, **kwargs):
+        raise OSError(5, f"simulated {fail} failure")
+
+    if fail == "write":
+        real_fdopen = os.fdopen
+        monkeypatch.setattr(utils.os, "fdopen", lambda fd, mode: _HalfWriter(real_fdopen(fd, mode)))
+    else:
+        monkeypatch.setattr(utils.os, fail, boom)
+    with pytest.raises(OSError):
+        update_readme(readme, results_dir)
+    monkeypatch.undo()
+    assert readme.read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "results"]  # no temporary file left

@@ -1,13 +1,18 @@
 """CSS-2D generator invariants and the three real-format readers on hand-written fixtures (DESIGN §5.2)."""
+import builtins
+import os
+import pickle
 import re
 
 import numpy as np
 import pytest
+from numpy.lib import format as npy_format
 
 import lbie.css as css
 from lbie.css import (COLOR_RGB, COLORS, GRID, POSITIONS, SHAPES, SIZES, CSSObject, CSSScene, generate_css,
                       load_css, render_cells, render_css)
-from lbie.edit_formats import load_codraw_h5, load_timgan_folders, load_tirg_css_npy
+from lbie.edit_formats import (RefusedGlobalError, _load_pickled_npy, load_codraw_h5, load_timgan_folders,
+                               load_tirg_css_npy)
 
 N = 400
 WORD_SHAPE = {"square": "rectangle", "rectangle": "rectangle", "circle": "circle", "triangle": "triangle"}
@@ -357,6 +362,57 @@ def test_tirg_not_a_dict_or_missing(tmp_path):
         load_tirg_css_npy(tmp_path / "junk.npy")
     with pytest.raises(FileNotFoundError, match="nope.npy"):
         load_tirg_css_npy(tmp_path / "nope.npy")
+
+
+class _Payload:
+    """Pickles as a call of ``func(*args)``: what a crafted .npy would run on a plain ``np.load``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("make", [
+    lambda pwned: _Payload(os.system, f"touch {pwned}"),
+    lambda pwned: _Payload(builtins.exec, f"open({str(pwned)!r}, 'w').close()"),
+    lambda pwned: _Payload(builtins.eval, f"__import__('os').system('touch {pwned}')"),
+])
+def test_tirg_refuses_code_in_the_pickle(tmp_path, make):
+    pwned = tmp_path / "pwned"
+    payload = make(pwned)
+    d = _tirg_dict()
+    d["train"]["mods"].append({"from": [0], "to": [1], "to_str": payload})
+    path = tmp_path / "evil.npy"
+    np.save(path, d, allow_pickle=True)
+    with pytest.raises(RefusedGlobalError) as e:
+        load_tirg_css_npy(path, "train")
+    message = str(e.value)
+    assert "evil.npy" in message and f"{payload.func.__module__}.{payload.func.__name__}" in message
+    assert isinstance(e.value, ValueError) and "refused" in message
+    assert not pwned.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_tirg_python2_style_pickles_load(tmp_path, protocol):
+    """TIRG's file was written by Python 2 (protocol 2, ``__builtin__`` names); sets, numpy scalars and
+    arrays inside the dict are admitted, whatever the protocol."""
+    d = _tirg_dict()
+    d["train"]["labels"] = np.array([5, 6, 7])
+    d["train"]["objects_img"][0][0]["pos"] = [np.float64(0.25), np.float32(0.25)]
+    d["extra"] = {"set": {1, 2}, "frozen": frozenset("ab"), "complex": 1j, "bytes": b"x", "flag": np.bool_(True)}
+    path = tmp_path / "py2.npy"
+    with open(path, "wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        arr = np.empty((), dtype=object)
+        arr[()] = d
+        pickle.dump(arr, f, protocol=protocol)
+    p = load_tirg_css_npy(path, "train")
+    assert list(p.src) == [0, 1, 2] and list(p.meta["labels"]) == [5, 6, 7]
+    for i, objs in enumerate(_tirg_dict()["train"]["objects_img"]):
+        assert (p.images[i] == render_css(objs, 64)).all()
+    assert _load_pickled_npy(path)["extra"] == d["extra"]
 
 
 # --------------------------------------------------------------------------- TIM-GAN folders
