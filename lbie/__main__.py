@@ -25,7 +25,7 @@ from .cosal import COVERAGES
 from .lbie_model import TERMINATIONS
 from .reproduce import EXPERIMENTS
 from .segmentation_experiment import METHODS as SEGMENTATION_METHODS
-from .timgan import VARIANTS
+from .timgan_experiment import METHODS as TIMGAN_METHODS
 from .utils import _json_default
 
 PRESET_CHOICES = (*PRESET_NAMES, "auto")
@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("train-timgan", help="train one TIM-GAN model (or ablation) on CSS-2D and print its metrics")
     _add_preset(g)
-    g.add_argument("--variant", default="timgan", choices=VARIANTS, metavar="VARIANT",
-                   help=" | ".join(VARIANTS) + " (default timgan)")
+    g.add_argument("--variant", default="timgan", choices=TIMGAN_METHODS, metavar="VARIANT",
+                   help=" | ".join(TIMGAN_METHODS) + " (default timgan)")
     g.add_argument("--text-encoder", default=None,
                    help="Hugging Face name, e.g. bert-base-cased (needs internet; default all-MiniLM-L6-v2)")
     _add_run_options(g, "timgan")

@@ -47,7 +47,7 @@ VOCAB = SHAPES + COLORS + ("is",) + RELATIONS
 TOKEN = {w: i for i, w in enumerate(VOCAB)}
 IS, ABOVE, BELOW, LEFT, RIGHT = (TOKEN[w] for w in ("is",) + RELATIONS)
 COVERAGES = ("full", "released")
-_VERSION = 2  # bump when the generator's output changes, to invalidate caches
+DATA_VERSION = 2  # bump when the generator's output changes: invalidates caches and the runs trained on it
 
 
 def _edges() -> np.ndarray:
@@ -284,7 +284,7 @@ def load_cosal(split: str, n: int, *, num_direct: int = 4, num_colors: int = 3, 
     if coverage not in COVERAGES:
         raise ValueError(f"unknown coverage {coverage!r}; valid: {', '.join(COVERAGES)}")
     params = dict(split=split, n=n, num_direct=num_direct, num_colors=num_colors, coverage=coverage,
-                  seed=seed, img_size=img_size, version=_VERSION)
+                  seed=seed, img_size=img_size, version=DATA_VERSION)
     split_seed = [seed, {"train": 0, "test": 1}[split], num_direct, num_colors, COVERAGES.index(coverage)]
     make = lambda: generate_cosal(n, num_direct=num_direct, num_colors=num_colors, coverage=coverage,  # noqa: E731
                                   seed=np.random.SeedSequence(split_seed).generate_state(1)[0], img_size=img_size)

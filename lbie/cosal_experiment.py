@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .config import experiment_config, hashed_run_name
-from .cosal import CoSaL, load_cosal
+from .cosal import DATA_VERSION, CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
@@ -39,14 +39,29 @@ def iterate(data: CoSaL, batch_size: int, *, device, generator: torch.Generator 
 
 
 @torch.no_grad()
-def predict_cosal(model: LBIE, data: CoSaL, *, batch_size: int = 500, device="auto") -> np.ndarray:
-    """Predicted label maps (N, H, W) uint8 for a whole data set."""
+def predict_cosal(model: LBIE, data: CoSaL, *, batch_size: int = 500, device="auto", with_stops: bool = False):
+    """Predicted label maps (N, H, W) uint8 for a whole data set; with ``with_stops`` also each
+    region's most likely stopping step (N, M, N), 0-based."""
     device = get_device(device)
     was_training = model.training
     model.eval()
-    out = [model(x, t).logits.argmax(1).to(torch.uint8).cpu() for x, t, _ in iterate(data, batch_size, device=device)]
+    preds, stops = [], []
+    for x, t, _ in iterate(data, batch_size, device=device):
+        out = model(x, t)
+        preds.append(out.logits.argmax(1).to(torch.uint8).cpu())
+        stops.append(out.fusion.log_stop_prob.argmax(1).to(torch.uint8).cpu())
     model.train(was_training)
-    return torch.cat(out).numpy()
+    pred = torch.cat(preds).numpy()
+    return (pred, torch.cat(stops).numpy()) if with_stops else pred
+
+
+def stop_step_share(stops: np.ndarray, data: CoSaL, steps: int) -> dict:
+    """Share of the regions that stop at each step (``stops`` (N, M, N) from :func:`predict_cosal`),
+    over all regions and by the reasoning depth of the region's cell (0: described directly)."""
+    depth = cell_map(data.depth, stops.shape[-1])
+    share = lambda sel: np.bincount(stops[sel].ravel(), minlength=steps)[:steps] / max(sel.sum(), 1)  # noqa: E731
+    return {"all": share(np.ones_like(depth, bool)).tolist(),
+            "by_depth": {str(d): share(depth == d).tolist() for d in np.unique(data.depth)}}
 
 
 def evaluate_predictions(pred: np.ndarray, data: CoSaL) -> dict:
@@ -84,7 +99,8 @@ class CoSaLRun:
 
 # train_cosal's defaults for the settings that are not part of a run's name
 DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
-                seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True)
+                seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=None, gate_norm=False,
+                identity_w7=False, gate_on="state")
 
 
 SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr")
@@ -96,6 +112,7 @@ def cosal_config(preset: str | None = "auto", **settings) -> dict:
     the other ``settings``."""
     cfg = experiment_config("cosal", preset, settings, SCALE_KEYS, DEFAULTS, "CoSaL")
     cfg["tau"] = list(cfg["tau"])
+    cfg["data_version"] = DATA_VERSION  # runs and checkpoints on other pixels are not reused
     return cfg
 
 
@@ -111,7 +128,8 @@ def run_name(cfg: dict) -> str:
 
 def build_model(cfg: dict) -> LBIE:
     return LBIE(num_classes=cfg["num_colors"] + 1, steps=cfg["steps"], attention=cfg["attention"],
-                termination=cfg["termination"], input_skip=cfg.get("input_skip", True))
+                termination=cfg["termination"], input_skip=cfg["input_skip"], stop_bias=cfg["stop_bias"],
+                gate_norm=cfg["gate_norm"], identity_w7=cfg["identity_w7"], gate_on=cfg["gate_on"])
 
 
 def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: str = "full", num_colors: int = 3,
@@ -119,7 +137,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 epochs: int | None = None, n_train: int | None = None, n_test: int | None = None,
                 batch_size: int | None = None, lr: float | None = None, run_dir: str | Path | None = "auto",
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
-                fg_weight: float = 10.0, input_skip: bool = True,
+                fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = None,
+                gate_norm: bool = False, identity_w7: bool = False, gate_on: str = "state",
                 stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
@@ -129,7 +148,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
     cfg = cosal_config(preset, epochs=epochs, n_train=n_train, n_test=n_test, batch_size=batch_size, lr=lr,
                        num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps,
                        attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
-                       input_skip=input_skip)
+                       input_skip=input_skip, stop_bias=stop_bias, gate_norm=gate_norm,
+                       identity_w7=identity_w7, gate_on=gate_on)
     run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg))
     device = get_device(device)
     t_start = time.perf_counter()
@@ -159,8 +179,10 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
     last = {}
 
     def evaluate():
-        last["metrics"] = evaluate_predictions(predict_cosal(model, test_data, device=device), test_data)
-        return {k: last["metrics"][k] for k in ("iou", "iou_determined", "iou_code_metric")}
+        pred, stops = predict_cosal(model, test_data, device=device, with_stops=True)
+        last["metrics"] = evaluate_predictions(pred, test_data) | {
+            "stop_step_share": stop_step_share(stops, test_data, cfg["steps"])}
+        return {k: last["metrics"][k] for k in ("iou", "iou_determined", "iou_code_metric", "stop_step_share")}
 
     history = fit(model, optimizer=optimizer, epochs=cfg["epochs"], batches=batches, train_step=train_step,
                   evaluate=evaluate, run_dir=run_dir, config=cfg, resume=resume, eval_every=cfg["eval_every"],

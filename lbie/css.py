@@ -69,7 +69,7 @@ _CHANGE = {"color": ("make {ref} {new}", "change {ref} to {new}", "paint {ref} {
 _SUBSETS = ((), ("shape",), ("color",), ("size",), ("color", "shape"), ("size", "shape"), ("size", "color"),
             ("size", "color", "shape"))  # referring-expression attribute sets, shortest first
 _EMPTY = 48  # cell code of an empty cell in the template bank; object codes are shape*16 + color*2 + size
-_VERSION = 2  # bump when the generator's output changes, to invalidate caches
+DATA_VERSION = 2  # bump when the generator's output changes: invalidates caches and the runs trained on it
 
 
 # --------------------------------------------------------------------------- scenes and rendering
@@ -398,7 +398,7 @@ def load_css(split: str, n: int, *, seed: int = 0, size: int = 64, max_objects: 
     split_seed = np.random.SeedSequence([seed, ("train", "test").index(split), max_objects]).generate_state(1)[0]
     if not cache:
         return _assemble(_sample(n, split_seed, max_objects, kinds), size, circle)
-    params = dict(split=split, n=n, seed=seed, max_objects=max_objects, kinds=kinds, version=_VERSION)
+    params = dict(split=split, n=n, seed=seed, max_objects=max_objects, kinds=kinds, version=DATA_VERSION)
     sampled = cached_arrays("css", f"{split}-{n}-m{max_objects}", params,
                             lambda: _sample(n, split_seed, max_objects, kinds), _SAMPLED)
     return _assemble(sampled, size, circle)

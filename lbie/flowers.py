@@ -67,7 +67,7 @@ TOKEN = {w: i for i, w in enumerate(VOCAB)}
 MAX_WORDS = 20
 _SHADES = 16  # petal shade levels
 _ACHROMATIC = np.isin(COLORS, ("white", "black", "gray"))
-_VERSION = 2  # bump when the generator's output changes, to invalidate caches
+DATA_VERSION = 2  # bump when the generator's output changes, to invalidate caches
 # petal shades (module doc): each flower draws a base lightness L* for its petal colour
 PETAL_HUE = {"red": 33.0, "orange": 60.0, "yellow": 92.0, "blue": 280.0, "purple": 325.0, "pink": 355.0}  # h_ab
 PETAL_LIGHTNESS = {"red": (15, 61), "orange": (53, 85), "yellow": (53, 92), "blue": (15, 85), "purple": (15, 68),
@@ -396,7 +396,7 @@ def load_flowers(split: str, n: int, *, seed: int = 0, size: int = 64, cache: bo
     split_seed = np.random.SeedSequence([seed, ("train", "test").index(split), 102]).generate_state(1)[0]
     if not cache:
         return _assemble(_sample(n, split_seed), size)
-    p = cached_arrays("flowers", f"{split}-{n}", dict(split=split, n=n, seed=seed, version=_VERSION),
+    p = cached_arrays("flowers", f"{split}-{n}", dict(split=split, n=n, seed=seed, version=DATA_VERSION),
                       lambda: _sample(n, split_seed))
     return _assemble(p, size)
 

@@ -15,6 +15,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 TERMINATIONS = ("gumbel", "marginal")
+# what the termination gate reads: the next state s^{t+1} (the paper's equation) or the GRU's hidden
+# state h = Ô^t ("a linear map on top of the hidden state of each GRU cell", paper §4.1)
+GATE_INPUTS = ("state", "hidden")
 
 
 # --------------------------------------------------------------------------- encoders
@@ -56,11 +59,22 @@ class SentenceEncoder(nn.Module):
 
 
 # --------------------------------------------------------------------------- fusion
+class RegionNorm(nn.Module):
+    """Zero mean and unit variance over the channels of every region: (B, D, M, N) → (B, D, M, N)."""
+
+    def forward(self, x):
+        return F.layer_norm(x.movedim(1, -1), x.shape[1:2]).movedim(-1, 1)
+
+
 @dataclass
 class FusionOutput:
     outputs: torch.Tensor  # (B, T, D, M, N): intermediate fused maps Ô^t
-    stop_prob: torch.Tensor  # (B, T, M, N): probability of stopping at step t (sums to 1 over t)
+    log_stop_prob: torch.Tensor  # (B, T, M, N): log-probability of stopping at step t
     attention: torch.Tensor | None  # (B, T, M*N, S): attention of each region over sentences
+
+    @property
+    def stop_prob(self) -> torch.Tensor:  # (B, T, M, N), sums to 1 over t
+        return self.log_stop_prob.exp()
 
 
 class RecurrentAttentiveFusion(nn.Module):
@@ -80,14 +94,17 @@ class RecurrentAttentiveFusion(nn.Module):
     """
 
     def __init__(self, dim: int, text_dim: int, *, steps: int = 4, attention: bool = True,
-                 kernel_size: int = 3, global_context: bool = False, stop_bias: float | None = None):
+                 kernel_size: int = 3, global_context: bool = False, stop_bias: float | None = None,
+                 gate_norm: bool = False, identity_w7: bool = False, gate_on: str = "state"):
         super().__init__()
         if steps < 1:
             raise ValueError(f"steps (T) must be >= 1, got {steps}")
         if global_context and not attention:
             raise ValueError("global_context adds the last language vector to the attended context; "
                              "without attention the context already is that vector")
-        self.steps, self.attention, self.global_context = steps, attention, global_context
+        if gate_on not in GATE_INPUTS:
+            raise ValueError(f"unknown gate_on {gate_on!r}; valid: {', '.join(GATE_INPUTS)}")
+        self.steps, self.attention, self.global_context, self.gate_on = steps, attention, global_context, gate_on
         p = kernel_size // 2
         ctx = 2 * text_dim if global_context else text_dim
         self.W = nn.Linear(text_dim, dim, bias=False)  # bilinear attention s^T W u
@@ -95,9 +112,15 @@ class RecurrentAttentiveFusion(nn.Module):
         self.cand_s = nn.Conv2d(dim, dim, kernel_size, padding=p, bias=False)  # W5
         self.cand_u = nn.Conv2d(ctx, dim, kernel_size, padding=p)  # W6, b
         self.out = nn.Conv2d(dim, dim, kernel_size, padding=p)  # W7
+        if identity_w7:  # S^{t+1} = h at initialisation: a later step starts as a copy of the one before
+            nn.init.dirac_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
         self.stop = nn.Conv2d(dim, 1, 1)  # termination gate: a linear map of the state
         if stop_bias is not None:
             nn.init.constant_(self.stop.bias, stop_bias)
+        # gate_norm: the gate reads each region's state normalised over channels, so its logit stays on
+        # the scale of its weights while the state's norm grows from step to step
+        self.gate_norm = RegionNorm() if gate_norm else nn.Identity()
 
     def attend(self, S, U, mask=None):
         """Û^t: (B,D,M,N), (B,S,K) → (B,K,M,N) and the weights (B, M*N, S).  The scores are
@@ -124,14 +147,16 @@ class RecurrentAttentiveFusion(nn.Module):
             h = (1 - z) * S + z * c  # Ô^t
             S = self.out(h)  # S^{t+1}
             outs.append(h)
-            gates.append(torch.sigmoid(self.stop(S))[:, 0])  # (B, M, N)
+            gates.append(self.stop(self.gate_norm(S if self.gate_on == "state" else h))[:, 0])  # (B, M, N)
             atts.append(beta)
-        g = torch.stack(gates, 1)  # (B, T, M, N)
-        g = torch.cat([g[:, :-1], torch.ones_like(g[:, -1:])], 1)  # the last step takes what remains
-        survive = torch.cumprod(torch.cat([torch.ones_like(g[:, :1]), 1 - g[:, :-1]], 1), 1)
-        stop_prob = g * survive
+        a = torch.stack(gates, 1)  # (B, T, M, N) gate logits
+        # log β^t = log f_tg(s^t) + Σ_{k<t} log(1 - f_tg(s^k)), in log-sigmoids: exact where β^t
+        # underflows, so a step the gates have nearly ruled out still gets a gradient
+        log_go = F.logsigmoid(-a[:, :-1]).cumsum(1)  # log of surviving steps 1..t
+        log_stop = torch.cat([F.logsigmoid(a[:, :1]), F.logsigmoid(a[:, 1:-1]) + log_go[:, :-1], log_go[:, -1:]], 1) \
+            if self.steps > 1 else torch.zeros_like(a)  # the last step takes what remains
         attention = torch.stack(atts, 1) if self.attention else None
-        return FusionOutput(torch.stack(outs, 1), stop_prob, attention)
+        return FusionOutput(torch.stack(outs, 1), log_stop, attention)
 
 
 # --------------------------------------------------------------------------- decoder
@@ -186,7 +211,8 @@ class LBIE(nn.Module):
                  attention: bool = True, termination: str = "gumbel",
                  channels=(4, 4, 8, 8, 16, 16), text_dim: int = 16, classifier_hidden: int = 16,
                  input_skip: bool = True, mask_padding: bool = False, global_context: bool = False,
-                 stop_bias: float | None = None):
+                 stop_bias: float | None = None, gate_norm: bool = False, identity_w7: bool = False,
+                 gate_on: str = "state"):
         super().__init__()
         # mask_padding: language positions whose tokens are all 0 (padding) get no attention.  Off for
         # CoSaL, whose nine sentences are always present (and whose published weights predate it).
@@ -198,7 +224,8 @@ class LBIE(nn.Module):
         self.text = SentenceEncoder(vocab_size, text_dim, text_dim)
         D = self.encoder.out_channels
         self.fusion = RecurrentAttentiveFusion(D, text_dim, steps=steps, attention=attention,
-                                               global_context=global_context, stop_bias=stop_bias)
+                                               global_context=global_context, stop_bias=stop_bias,
+                                               gate_norm=gate_norm, identity_w7=identity_w7, gate_on=gate_on)
         stride = 2 ** (len(channels) // 2)
         self.decoder = Decoder(D, num_classes, hidden=classifier_hidden, stride=stride)
         # Deviation (documented): a 1x1 conv that sees the input image at full resolution next to
@@ -231,8 +258,7 @@ class LBIE(nn.Module):
             step_logits = step_logits.reshape(B, T, *step_logits.shape[1:])
             return LBIEOutput(self._select(step_logits, fus.stop_prob), fus, step_logits)
         if self.training and T > 1:  # Gumbel-softmax relaxation of the stopping step
-            log_p = fus.stop_prob.clamp_min(1e-8).log()
-            weights = F.gumbel_softmax(log_p, tau=self.tau, hard=False, dim=1)  # (B, T, M, N)
+            weights = F.gumbel_softmax(fus.log_stop_prob, tau=self.tau, hard=False, dim=1)  # (B, T, M, N)
         else:
             weights = F.one_hot(fus.stop_prob.argmax(1), T).permute(0, 3, 1, 2).to(fus.outputs.dtype)
         O = (weights[:, :, None] * fus.outputs).sum(1)  # (B, D, M, N)
@@ -289,6 +315,6 @@ def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0):
         B, T, C, H, W = out.step_logits.shape
         logp_y = -F.cross_entropy(out.step_logits.reshape(B * T, C, H, W), labels.repeat_interleave(T, 0),
                                   reduction="none").reshape(B, T, H, W)
-        log_stop = regions_to_pixels(out.fusion.stop_prob.clamp_min(1e-8).log(), H)  # (B, T, H, W)
+        log_stop = regions_to_pixels(out.fusion.log_stop_prob, H)  # (B, T, H, W)
         nll = -torch.logsumexp(log_stop + logp_y, dim=1)
     return (w * nll).sum() / w.sum()

@@ -46,7 +46,7 @@ VOCAB = (("<pad>", "the", "in", "at", "of", "to", "all", "there", "are", "look",
 TOKEN = {w: i for i, w in enumerate(VOCAB)}
 MAX_SENTENCES, MAX_WORDS = 2, 12
 _ATTR = {"shape": 0, "color": 1, "size": 2}
-_VERSION = 1  # bump when the generator's output changes, to invalidate caches
+DATA_VERSION = 1  # bump when the generator's output changes, to invalidate caches
 
 
 def encode_texts(texts, vocab: dict, max_sentences: int, max_words: int) -> tuple[np.ndarray, np.ndarray]:
@@ -288,7 +288,7 @@ def load_referring(split: str, n: int, *, seed: int = 0, size: int = 64, min_obj
     if not cache:
         return _assemble(_sample(n, split_seed, min_objects, max_objects, kinds), size)
     params = dict(split=split, n=n, seed=seed, min_objects=min_objects, max_objects=max_objects, kinds=kinds,
-                  version=_VERSION)
+                  version=DATA_VERSION)
     sampled = cached_arrays("referring", f"{split}-{n}-o{min_objects}{max_objects}", params,
                             lambda: _sample(n, split_seed, min_objects, max_objects, kinds), _SAMPLED)
     return _assemble(sampled, size)

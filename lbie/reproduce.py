@@ -54,6 +54,14 @@ def _table2_job(job: dict) -> dict:
             "train_seconds": sum(h["epoch_seconds"] for h in run.history)}
 
 
+def mean_stop_step_share(shares: list[dict]) -> dict:
+    """The mean over seeds of :func:`~lbie.cosal_experiment.stop_step_share` (all regions and by depth)."""
+    mean = lambda rows: [sum(col) / len(col) for col in zip(*rows)]  # noqa: E731
+    depths = sorted({d for s in shares for d in s["by_depth"]}, key=int)
+    return {"all": mean([s["all"] for s in shares]),
+            "by_depth": {d: mean([s["by_depth"][d] for s in shares if d in s["by_depth"]]) for d in depths}}
+
+
 def table2_jobs(preset: str, seeds: int, coverages=("released", "full"), termination: str = "gumbel",
                 **overrides) -> list[dict]:
     return [dict(preset=preset, coverage=cov, steps=T, attention=att, num_direct=d, seed=s,
@@ -89,6 +97,7 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
             depths = sorted({k for r in runs for k in r["metrics"]["iou_by_depth"]}, key=int)
             row["iou_by_depth"] = {k: mean_std([r["metrics"]["iou_by_depth"][k] for r in runs
                                                 if k in r["metrics"]["iou_by_depth"]]) for k in depths}
+            row["stop_step_share"] = mean_stop_step_share([r["metrics"]["stop_step_share"] for r in runs])
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
             row["paper"] = PAPER_TABLE2[(T, att)][d]
             rows.append(row)

@@ -59,35 +59,43 @@ class ImageEncoder(nn.Module):
             layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, 2 * dim, 4, 2, bias=False), _norm(2 * dim),
                        nn.ReLU(inplace=True)]
             dim *= 2
-        self.net, self.out_dim = nn.Sequential(*layers), dim
+        self.net, self.out_dim, self.factor = nn.Sequential(*layers), dim, 2 ** n_down
 
     def forward(self, x):
         return self.net(x)
 
 
-class ImageDecoder(nn.Module):
-    """G: residual blocks, then ``n_up`` x (nearest upsampling, 5x5 conv, IN, ReLU), 7x7 conv, tanh."""
+OUTPUTS = ("tanh", "clamp")
 
-    def __init__(self, dim: int, n_up: int = 2, n_res: int = 2, out_ch: int = 3):
+
+class ImageDecoder(nn.Module):
+    """G: residual blocks, then ``n_up`` x (nearest upsampling, 5x5 conv, IN, ReLU), 7x7 conv, and
+    the output layer: ``"tanh"`` (the released code) or ``"clamp"`` (the identity while training,
+    clamped to [-1, 1] at evaluation; see :data:`lbie.timgan_experiment.DEFAULTS`)."""
+
+    def __init__(self, dim: int, n_up: int = 2, n_res: int = 2, out_ch: int = 3, output: str = "tanh"):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown decoder output {output!r}; valid: {', '.join(OUTPUTS)}")
         layers = [ResBlock(dim) for _ in range(n_res)]
         for _ in range(n_up):
             layers += [nn.Upsample(scale_factor=2), _conv(dim, dim // 2, 5), _norm(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(dim, out_ch, 7), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(dim, out_ch, 7)] + ([nn.Tanh()] if output == "tanh" else [])
+        self.net, self.output = nn.Sequential(*layers), output
 
     def forward(self, x):
-        return self.net(x)
+        y = self.net(x)
+        return y.clamp(-1, 1) if self.output == "clamp" and not self.training else y
 
 
 class AutoEncoder(nn.Module):
     """E and G together; pretrained on images alone before TIM-GAN is trained with E frozen."""
 
-    def __init__(self, dim: int = 64, n_down: int = 2, n_res: int = 2):
+    def __init__(self, dim: int = 64, n_down: int = 2, n_res: int = 2, output: str = "tanh"):
         super().__init__()
         self.encoder = ImageEncoder(dim, n_down)
-        self.decoder = ImageDecoder(self.encoder.out_dim, n_down, n_res)
+        self.decoder = ImageDecoder(self.encoder.out_dim, n_down, n_res, output=output)
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
@@ -196,17 +204,30 @@ class TextAdaptiveRouting(nn.Module):
 
 
 class FixedHow(nn.Module):
-    """The ``no_how`` ablation: a fixed network of the same size (layers x blocks residual blocks)
-    on the image feature concatenated with the broadcast text feature."""
+    """The ``no_how`` ablation: a fixed network (layers x blocks residual blocks) on the image feature
+    concatenated with the broadcast text feature, which first passes a 3-layer MLP.  The MLP's width
+    is chosen so that the module has as many parameters as :class:`TextAdaptiveRouting` ("the same
+    number of parameters", paper §4.3): what the routing spends on generating AdaIN parameters, this
+    network spends on processing the text."""
 
     def __init__(self, dim: int, text_dim: int, layers: int = 2, blocks: int = 3):
         super().__init__()
         self.inp = nn.Conv2d(dim + text_dim, dim, 1)
         self.res = nn.Sequential(*[ResBlock(dim) for _ in range(layers * blocks)])
+        with torch.device("meta"):
+            budget = _count(TextAdaptiveRouting(dim, text_dim, layers, blocks)) - _count(self)
+        # an MLP t -> h -> h -> t has h^2 + (2t + 2) h + t parameters: solve for h
+        b = 2 * text_dim + 2
+        hidden = max(1, round((-b + math.sqrt(b * b + 4 * max(budget - text_dim, 0))) / 2))
+        self.text = _mlp(text_dim, text_dim, hidden, 3)
 
     def forward(self, feat, t_how, **_):
-        t = t_how[:, :, None, None].expand(-1, -1, *feat.shape[2:])
+        t = self.text(t_how)[:, :, None, None].expand(-1, -1, *feat.shape[2:])
         return self.res(self.inp(torch.cat([feat, t], 1))), None
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 @dataclass
@@ -229,12 +250,13 @@ class TIMGAN(nn.Module):
     encoder; ``dim``/``n_down`` set the autoencoder (paper: 64 and 2, so 256 channels at 1/4)."""
 
     def __init__(self, text_dim: int = 384, *, dim: int = 64, n_down: int = 2, n_res: int = 2, head_dim: int = 512,
-                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "timgan"):
+                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "timgan",
+                 output: str = "tanh"):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown TIM-GAN variant {variant!r}; valid: {', '.join(VARIANTS)}")
         self.variant = variant
-        self.autoencoder = AutoEncoder(dim, n_down, n_res)
+        self.autoencoder = AutoEncoder(dim, n_down, n_res, output)
         c = self.autoencoder.encoder.out_dim
         has_where = variant != "no_where"
         self.where_head = TextAttentionHead(text_dim, c, head_dim) if has_where else None

@@ -63,11 +63,11 @@ class _Baseline(nn.Module):
     """TIM-GAN's E/G and interface; subclasses implement ``compose(feat, text) -> (phi_hat, t, weights)``."""
     variant = ""
 
-    def __init__(self, variant: str, dim: int, n_down: int, n_res: int):
+    def __init__(self, variant: str, dim: int, n_down: int, n_res: int, output: str = "tanh"):
         super().__init__()
         if variant != self.variant:
             raise ValueError(f"{type(self).__name__} is the {self.variant!r} baseline, not {variant!r}")
-        self.autoencoder = AutoEncoder(dim, n_down, n_res)
+        self.autoencoder = AutoEncoder(dim, n_down, n_res, output)
         self.channels = self.autoencoder.encoder.out_dim
 
     @property
@@ -105,8 +105,9 @@ class TIRGGAN(_Baseline):
     variant = "tirg"
 
     def __init__(self, text_dim: int = 384, *, dim: int = 64, n_down: int = 2, n_res: int = 2, head_dim: int = 512,
-                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "tirg"):
-        super().__init__(variant, dim, n_down, n_res)
+                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "tirg",
+                 output: str = "tanh"):
+        super().__init__(variant, dim, n_down, n_res, output)
         c, z = self.channels, self.channels + head_dim
         self.lstm, self.text_fc = nn.LSTM(text_dim, head_dim, batch_first=True), nn.Linear(head_dim, head_dim)
         self.gate, self.residual = (nn.Sequential(nn.BatchNorm2d(z), nn.Conv2d(z, z, 3, padding=1),
@@ -134,8 +135,9 @@ class GeNeVAGAN(_Baseline):
     variant = "geneva"
 
     def __init__(self, text_dim: int = 384, *, dim: int = 64, n_down: int = 2, n_res: int = 2, head_dim: int = 512,
-                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "geneva"):
-        super().__init__(variant, dim, n_down, n_res)
+                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "geneva",
+                 output: str = "tanh"):
+        super().__init__(variant, dim, n_down, n_res, output)
         c = self.channels
         self.gru = nn.GRU(text_dim, head_dim // 2, batch_first=True, bidirectional=True)
         self.text = nn.Sequential(nn.LayerNorm(2 * (head_dim // 2)), nn.Linear(2 * (head_dim // 2), head_dim))
@@ -167,8 +169,9 @@ class TAGAN(_Baseline):
     variant = "tagan"
 
     def __init__(self, text_dim: int = 384, *, dim: int = 64, n_down: int = 2, n_res: int = 2, head_dim: int = 512,
-                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "tagan"):
-        super().__init__(variant, dim, n_down, n_res)
+                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "tagan",
+                 output: str = "tanh"):
+        super().__init__(variant, dim, n_down, n_res, output)
         c, cond = self.channels, max(1, head_dim // 4)
         self.gru = nn.GRU(text_dim, head_dim, batch_first=True, bidirectional=True)
         self.caption = nn.Sequential(nn.Linear(head_dim + c, cond), nn.LeakyReLU(0.2, inplace=True))
@@ -196,8 +199,9 @@ class DMGAN(_Baseline):
     variant = "dmgan"
 
     def __init__(self, text_dim: int = 384, *, dim: int = 64, n_down: int = 2, n_res: int = 2, head_dim: int = 512,
-                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "dmgan"):
-        super().__init__(variant, dim, n_down, n_res)
+                 layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "dmgan",
+                 output: str = "tanh"):
+        super().__init__(variant, dim, n_down, n_res, output)
         c, d = self.channels, 2 * (head_dim // 2)
         self.lstm = nn.LSTM(text_dim, head_dim // 2, batch_first=True, bidirectional=True)
         self.init = _fuse(c + d, c)

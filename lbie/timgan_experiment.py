@@ -20,10 +20,12 @@ from torch import nn
 from torch.func import functional_call
 
 from .config import config_hash, experiment_config, hashed_run_name
-from .css import CSSData, load_css
+from .css import DATA_VERSION, CSSData, load_css
+from .edit_inputs import check_edit_inputs
 from .retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
-from .timgan import TIMGAN, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
+from .timgan import TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
+from .timgan_baselines import BASELINES, TextAdaptiveDiscriminator, build_baseline, needs_text_discriminator
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from .train import annealed, fit
 from .utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, runs_dir, seed_everything
@@ -37,9 +39,11 @@ MODEL_KEYS = ("dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_r
 # here: predicted mask mean 3e-5 after one epoch, edits = copies of the source).  Binary
 # cross-entropy x 10 keeps a gradient.  tau: Gumbel temperature [start, end] (code: fixed 1).
 DEFAULTS = dict(variant="timgan", seed=0, text_encoder=DEFAULT_TEXT_ENCODER, max_objects=5, tau=[1.0, 1.0],
-                w_gan=1.0, w_img=10.0, w_feat=10.0, mask_loss="bce", w_mask=10.0, w_gate=5.0)
+                w_gan=1.0, w_img=10.0, w_feat=10.0, mask_loss="bce", w_mask=10.0, w_gate=5.0, output="tanh",
+                gan_ramp=0.0)
 AE_KEYS = ("n_train", "size", "ae_epochs", "batch_size", "lr", "dim", "n_down", "n_res", "ndf", "max_objects",
-           "w_gan", "w_img")
+           "w_gan", "w_img", "output", "data_version")
+METHODS = VARIANTS + BASELINES  # TIM-GAN, its ablations (paper Table 2) and the Table 1 baselines
 AE_SEED = 0  # the autoencoder is trained once per data set and architecture, shared by seeds and variants
 
 
@@ -56,7 +60,10 @@ def timgan_config(preset: str | None = "auto", **settings) -> dict:
     """The full configuration of a TIM-GAN run: the preset's settings (each of :data:`SCALE_KEYS`
     given and not None overrides it) and :data:`DEFAULTS` updated by the other ``settings``."""
     cfg = experiment_config("timgan", preset, settings, SCALE_KEYS, DEFAULTS, "TIM-GAN", skip_none=True)
+    if cfg["variant"] not in METHODS:
+        raise ValueError(f"unknown TIM-GAN variant {cfg['variant']!r}; valid: {', '.join(METHODS)}")
     cfg["tau"] = [float(t) for t in cfg["tau"]]
+    cfg["data_version"] = DATA_VERSION  # runs and checkpoints on other pixels are not reused
     return cfg
 
 
@@ -98,7 +105,7 @@ def pretrain_autoencoder(cfg: dict, train: CSSData, *, device="auto", resume: bo
     ae_cfg = {k: cfg[k] for k in AE_KEYS} | {"preset": cfg["preset"], "seed": AE_SEED}
     run_dir = runs_dir() / "timgan" / f"autoencoder-{cfg['preset']}-{config_hash(ae_cfg)}"
     seed_everything(AE_SEED)
-    ae = AutoEncoder(cfg["dim"], cfg["n_down"], cfg["n_res"])
+    ae = AutoEncoder(cfg["dim"], cfg["n_down"], cfg["n_res"], cfg["output"])
     system = nn.ModuleDict({"ae": ae, "disc": PatchDiscriminator(ndf=cfg["ndf"])}).to(device,
                                                                                      memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(system.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
@@ -132,10 +139,19 @@ class TIMGANRun:
 
 
 def build_model(cfg: dict, text_dim: int) -> TIMGAN:
-    """The generator of a configuration, in ``channels_last`` (1.2-1.5x faster for these small
-    convolutions on a CPU; the same format for training and loading keeps edits bit-identical)."""
-    model = TIMGAN(text_dim, variant=cfg["variant"], **{k: cfg[k] for k in MODEL_KEYS})
+    """The generator of a configuration (TIM-GAN, an ablation or a Table 1 baseline), in
+    ``channels_last`` (1.2-1.5x faster for these small convolutions on a CPU; the same format for
+    training and loading keeps edits bit-identical)."""
+    kw = dict(variant=cfg["variant"], output=cfg["output"], **{k: cfg[k] for k in MODEL_KEYS})
+    model = build_baseline(cfg["variant"], text_dim, **kw) if cfg["variant"] in BASELINES else TIMGAN(text_dim, **kw)
     return model.to(memory_format=torch.channels_last)
+
+
+def build_discriminator(cfg: dict, text_dim: int) -> nn.Module:
+    """The PatchGAN, or for the TA-GAN baseline its text-adaptive discriminator (``disc(image, text)``)."""
+    if needs_text_discriminator(cfg["variant"]):
+        return TextAdaptiveDiscriminator(ndf=cfg["ndf"], text_dim=text_dim)
+    return PatchDiscriminator(ndf=cfg["ndf"])
 
 
 def _text_encoder(cfg: dict, device) -> TextEncoder:
@@ -144,15 +160,18 @@ def _text_encoder(cfg: dict, device) -> TextEncoder:
     return cached_text_encoder(cfg["text_encoder"]).to(device)
 
 
-def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_gt=None, tau: float = 1.0):
+def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_gt=None, tau: float = 1.0,
+                  gan_scale: float = 1.0):
     """All loss terms of one batch (released-code weights from ``cfg``): returns (total, parts).
-    The total includes the discriminator's loss (see the module docstring)."""
+    The total includes the discriminator's loss (see the module docstring); ``gan_scale`` multiplies
+    the generator's adversarial weight (the ramp of ``cfg["gan_ramp"]``)."""
     with torch.no_grad():
         fx, fy = model.encoder(x), model.encoder(y)
         m_gt = gt_mask(fx, fy)
     out = model.edit_features(fx, text, gt_mask=m_gt, use_gt=use_gt, tau=tau)
     fake = model.decoder(out.feature)
-    parts = {"gan": _adversarial(disc, fake), "img": (fake - y).abs().mean()}
+    cond = (text,) if needs_text_discriminator(model.variant) else ()
+    parts = {"gan": _adversarial(disc, fake, *cond), "img": (fake - y).abs().mean()}
     feat_dist = (out.feature - fy).abs().mean(1, keepdim=True)
     parts["feat"] = ((feat_dist * m_gt).sum((1, 2, 3)) / (m_gt.sum((1, 2, 3)) + 1e-5)).mean()
     if out.predicted_mask is not None:
@@ -164,8 +183,8 @@ def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_
             raise ValueError(f"unknown mask_loss {cfg['mask_loss']!r}; valid: l1 (released code), bce")
     if out.alpha is not None:
         parts["gate"] = gate_diversity_loss(out.alpha, out.t_how)
-    parts["disc"] = _disc_loss(disc, y, fake)
-    total = sum(cfg.get(f"w_{k}", 1.0) * v for k, v in parts.items())
+    parts["disc"] = _disc_loss(disc, y, fake, *cond)
+    total = sum(cfg.get(f"w_{k}", 1.0) * (gan_scale if k == "gan" else 1.0) * v for k, v in parts.items())
     return total, {k: v.item() for k, v in parts.items()}
 
 
@@ -173,12 +192,21 @@ def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_
 def edit_images(model: TIMGAN, text_encoder: TextEncoder, images, instructions, *, batch_size: int = 250,
                 seed: int = 0, sample: bool = True, return_outputs: bool = False):
     """Apply ``instructions`` to uint8 ``images`` (N, H, W, 3); returns uint8 edits (N, H, W, 3).
+    Inputs are checked by :func:`~lbie.edit_inputs.check_edit_inputs` (one (H, W, 3) image with one
+    string is a batch of one; floats in [0, 1] are scaled to uint8; anything else ambiguous raises).
 
     The routing gates are sampled as in training (the released code does the same at test time),
     from a fixed seed so results are reproducible; ``sample=False`` uses the noise-free gate
     probabilities instead.  ``return_outputs`` also returns the
     :class:`~lbie.timgan.EditOutput` of each batch (masks, gates, word attention)."""
     device = next(model.parameters()).device
+    images, instructions = check_edit_inputs(images, instructions, max_words=text_encoder.max_length - 2,
+                                             count_tokens=lambda t: len(text_encoder.tokenizer.tokenize(t)))
+    factor = model.encoder.factor  # fully convolutional: any size the encoder's strides divide
+    if images.shape[1] % factor or images.shape[2] % factor:
+        raise ValueError(f"image size {images.shape[1]}x{images.shape[2]} is not a multiple of {factor}, the "
+                         f"encoder's downsampling factor; resize or pad the images (the model was trained at "
+                         f"the size of its configuration)")
     was_training = model.training
     model.eval()
     out_images, outputs = [], []
@@ -245,7 +273,7 @@ def retrieval_index(cfg: dict, train: CSSData, test: CSSData, device="auto", pub
     """The shared RS@N gallery of this data configuration (its encoder is trained once;
     ``publish=True`` stores it in ``checkpoints/`` so the chapters never retrain it)."""
     name = f"css-{cfg['preset']}-" + config_hash({k: cfg[k] for k in ("n_train", "n_test", "size", "max_objects",
-                                                                       "retrieval_epochs")})
+                                                                       "retrieval_epochs", "data_version")})
     encoder = load_or_train_retrieval_encoder(name, np.concatenate([train.source, train.target]),
                                               epochs=cfg["retrieval_epochs"], device=device, publish=publish)
     return RetrievalIndex(encoder, test.source, test.target, test.source_id, test.target_id)
@@ -325,7 +353,7 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
     model = build_model(cfg, text.dim).to(device)
     model.autoencoder.load_state_dict(ae.state_dict())
     model.encoder.requires_grad_(False)
-    disc = PatchDiscriminator(ndf=cfg["ndf"]).to(device, memory_format=cl)
+    disc = build_discriminator(cfg, text.dim).to(device, memory_format=cl)
     system = nn.ModuleDict({"gen": model, "disc": disc} | ({"text": text} if cfg["finetune_text"] else {}))
     groups = [{"params": [p for p in model.parameters() if p.requires_grad]}, {"params": disc.parameters()}]
     if cfg["finetune_text"]:
@@ -345,13 +373,16 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
         use_gt = torch.rand(len(idx), device=device) < 1 - progress
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             return timgan_losses(model, disc, x, y, text(list(train.instruction[idx.numpy()])), cfg,
-                                 use_gt=use_gt, tau=annealed(*cfg["tau"], progress))
+                                 use_gt=use_gt, tau=annealed(*cfg["tau"], progress),
+                                 gan_scale=min(1.0, progress / cfg["gan_ramp"]) if cfg["gan_ramp"] else 1.0)
 
     n_val = min(len(test), 256)
 
-    def quick_eval():
+    def quick_eval():  # pixel L1 and, by kind, how much of the asked-for change was drawn
         edits = edit_images(model, text, test.source[:n_val], test.instruction[:n_val])
-        return {"test_l1": float(np.abs(edits.astype(np.float32) - test.target[:n_val]).mean() / 255)}
+        fid = edit_fidelity(edits, test.source[:n_val], test.target[:n_val], test.kind[:n_val])
+        return {"test_l1": float(np.abs(edits.astype(np.float32) - test.target[:n_val]).mean() / 255),
+                "test_change_ratio": {k: v["change_ratio"] for k, v in fid.items() if isinstance(v, dict)}}
 
     history = fit(system, optimizer=optimizer, epochs=cfg["epochs"],
                   batches=lambda e: _batches(len(train), cfg["batch_size"], seed, e), train_step=train_step,

@@ -4,6 +4,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from lbie import LBIE, RecurrentAttentiveFusion, bilinear_kernel, generate_cosal, images_from_labels, lbie_loss
 from lbie.lbie_model import Decoder
@@ -210,9 +211,39 @@ def test_marginal_loss_one_step_equals_plain():
     out = model(x, tok)
     sp = torch.zeros_like(out.fusion.stop_prob)
     sp[:, 2] = 1.0
-    out.fusion.stop_prob = sp
+    out.fusion.log_stop_prob = sp.log()
     plain = out.__class__(out.step_logits[:, 2], out.fusion)
     torch.testing.assert_close(lbie_loss(out, y), lbie_loss(plain, y), atol=1e-4, rtol=1e-4)
+
+
+def test_stop_distribution_in_log_space_keeps_later_steps_trainable():
+    """log β^t from log-sigmoids equals the paper's product formula, and when the gates have all
+    but ruled out the later steps (β ≈ 1e-30, below any clamp) those steps still get a gradient."""
+    torch.manual_seed(0)
+    fusion = RecurrentAttentiveFusion(4, 3, steps=4)
+    V, U = torch.randn(2, 4, 3, 3), torch.randn(2, 5, 3)
+    out = fusion(V, U)
+    g = torch.sigmoid(torch.stack([fusion.stop(s) for s in _states(fusion, V, U)], 1)[:, :, 0])
+    expected = torch.stack([g[:, 0], (1 - g[:, 0]) * g[:, 1], (1 - g[:, 0]) * (1 - g[:, 1]) * g[:, 2],
+                            (1 - g[:, 0]) * (1 - g[:, 1]) * (1 - g[:, 2])], 1)
+    torch.testing.assert_close(out.stop_prob, expected)
+    nn.init.constant_(fusion.stop.bias, 70.0)  # step 1 takes all the mass
+    out = fusion(V, U)
+    assert out.stop_prob[:, 1:].max() < 1e-25
+    out.log_stop_prob[:, 1:].sum().backward()
+    assert fusion.stop.weight.grad.abs().sum() > 0
+
+
+def _states(fusion, V, U):
+    """The states S^1..S^T of the fusion's recurrence (its forward pass, unrolled here)."""
+    S, states = V, []
+    for _ in range(fusion.steps):
+        U_hat, _ = fusion.attend(S, U)
+        z, r = torch.sigmoid(fusion.gates(torch.cat([S, U_hat], 1))).chunk(2, 1)
+        h = (1 - z) * S + z * torch.relu(fusion.cand_s(r * S) + fusion.cand_u(U_hat))
+        S = fusion.out(h)
+        states.append(S)
+    return states
 
 
 @pytest.mark.parametrize("steps", [0, -1])

@@ -307,6 +307,24 @@ def test_explain_edits(text):
         assert len(w) == len(tok) and abs(w.sum() - 1) < 1e-5
 
 
+def test_edit_images_checks_its_inputs(text):
+    """The edit path converts what it documents and names the problem in everything else."""
+    model = _tiny("timgan")
+    data = lbie.generate_css(2, seed=3)
+    one = lbie.edit_images(model, text, data.source[0], data.instruction[0])  # one image, one string
+    assert one.shape == (1, 64, 64, 3)
+    as_float = lbie.edit_images(model, text, data.source[:1] / 255.0, data.instruction[:1])
+    assert np.array_equal(as_float, one)  # floats in [0, 1] are scaled, not read as black
+    with pytest.raises(ValueError, match="multiple of 4"):
+        lbie.edit_images(model, text, np.zeros((1, 65, 65, 3), np.uint8), ["remove the red square"])
+    with pytest.raises(ValueError, match="None"):
+        lbie.edit_images(model, text, data.source[:1], [None])
+    with pytest.raises(ValueError, match="2 images"):
+        lbie.edit_images(model, text, data.source, "remove the red square")
+    with pytest.raises(ValueError, match="word pieces"):
+        lbie.edit_images(model, text, data.source[:1], ["add a red square " * 20])
+
+
 def test_reproduce_timgan_css_smoke(tmp_path):
     from lbie.reproduce import reproduce
     from lbie.results import render
