@@ -2,7 +2,8 @@
 __version__ = "0.1.0"
 
 from .config import PRESETS, PRESET_NAMES, get_preset, resolve_preset
-from .utils import atomic_save_json, get_device, load_json, provenance, seed_everything
+from .utils import (atomic_save_json, checkpoints_dir, get_device, load_json, provenance, results_dir,
+                    seed_everything)
 from .cosal import (COLORS, COLOR_RGB, SHAPES, VOCAB, CoSaL, coverage_stats, generate_cosal, labels_to_rgb,
                     load_cosal)
 from .lbie_model import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, SentenceEncoder,

@@ -29,7 +29,7 @@ from .timgan_experiment import METHODS as TIMGAN_METHODS
 from .utils import _json_default
 
 PRESET_CHOICES = (*PRESET_NAMES, "auto")
-PRESET_HELP = "smoke | cpu | paper | auto (default: paper with CUDA, else cpu; LBIE_PRESET overrides auto)"
+PRESET_HELP = "smoke | cpu | paper | auto (default: cpu on every device; LBIE_PRESET overrides auto)"
 
 
 def _positive_int(text: str) -> int:

@@ -2,7 +2,8 @@
 
 Notebooks use "load if present, else train": :func:`find_checkpoint` returns the weights of a
 configuration only when the registry has an entry with exactly that configuration and the file's
-hash matches (``torch.load(..., weights_only=True)``).
+hash matches (``torch.load(..., weights_only=True)``).  An installed wheel ships the folder as
+package data; :func:`lbie.utils.checkpoints_dir` finds it in either place.
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 import torch
 
 from .train import CheckpointError
-from .utils import atomic_save_json, atomic_torch_save, load_json
+from .utils import atomic_save_json, atomic_torch_save, checkpoints_dir, load_json
 
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINTS = checkpoints_dir()  # the repository's checkpoints/, or the installed wheel's copy
 
 
 def _sha256(path: Path) -> str:

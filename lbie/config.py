@@ -1,9 +1,11 @@
 """Scale presets for every experiment, in one place (DESIGN §3).
 
 ``smoke`` runs in seconds (tests, CI), ``cpu`` gives meaningful numbers in minutes on two CPU
-cores, ``paper`` follows the paper's settings and is meant for a GPU.  ``"auto"`` picks
-``paper`` when CUDA is available and ``cpu`` otherwise; the environment variable
-``LBIE_PRESET`` overrides that default.
+cores, ``paper`` follows the paper's settings and is meant for a GPU.  ``"auto"`` (the default)
+means ``cpu`` on every device, GPU or not: the published checkpoints are ``cpu`` runs, so a
+chapter loads them instead of starting a run of hours.  The environment variable ``LBIE_PRESET``
+overrides that default.  ``paper`` is only ever an explicit choice, and the first time an
+experiment resolves it, :func:`paper_time_note` prints the estimated training time.
 """
 from __future__ import annotations
 
@@ -72,17 +74,68 @@ _COLORIZATION = {
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {"cosal": _COSAL, "timgan": _TIMGAN, "segmentation": _SEGMENTATION,
                                                  "colorization": _COLORIZATION}
 
+# Training cost at the ``paper`` preset: FLOPs per training example of each phase (forward and backward of
+# every network a step runs: discriminators and TIM-GAN's fine-tuned text encoder included, LSTMs and the
+# optimiser not), counted with torch.utils.flop_counter by ``python -m lbie.devtools flops`` for the
+# default method of each experiment (LBIE, TIM-GAN).
+PAPER_FLOPS = {"cosal": {"train": 2.46e7}, "segmentation": {"train": 3.67e9}, "colorization": {"train": 2.61e10},
+               "timgan": {"autoencoder": 7.48e10, "train": 1.34e11, "retrieval": 5.22e8}}
+# What the estimate assumes of a device: sustained FLOP/s and a fixed cost per optimiser step (launches and
+# Python, which dominate small models).  GPU: a Colab T4 (8.1 TFLOP/s fp32 peak) at 30% of its peak and
+# 10 ms a step (assumed).  CPU: 100 GFLOP/s and 58 ms a step, fitted to the published ``cpu`` runs on two
+# cores (for the convolutional runs, the same counts at the ``cpu`` preset give their recorded times within
+# 40%; CoSaL's recorded times vary 4x between runs on shared cores).
+DEVICE_SPEED = {"cuda": (0.3 * 8.1e12, 0.010), "cpu": (1.0e11, 0.058)}
+_ANNOUNCED: set[str] = set()
+
+
+def _phases(experiment: str, cfg: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """(training examples, optimiser steps) of each phase of a run with settings ``cfg``."""
+    def run(n: int, epochs: int, batch: int) -> tuple[int, int]:
+        return n * epochs, -(-n // batch) * epochs
+
+    phases = {"train": run(cfg["n_train"], cfg["epochs"], cfg["batch_size"])}
+    if experiment == "timgan":  # the autoencoder is pretrained first; the retrieval encoder sees sources and targets
+        phases["autoencoder"] = run(cfg["n_train"], cfg["ae_epochs"], cfg["batch_size"])
+        phases["retrieval"] = run(2 * cfg["n_train"], cfg["retrieval_epochs"], 64)
+    return phases
+
+
+def estimate_paper_seconds(experiment: str, device: str | None = None, **overrides: Any) -> float:
+    """Estimated training time in seconds of one ``paper`` run of ``experiment`` on ``device`` (``"cuda"``
+    or ``"cpu"``; None: cuda if available): :data:`PAPER_FLOPS` over the phases' training examples at the
+    sustained rate of :data:`DEVICE_SPEED`, plus its cost per step.  Evaluation is not counted."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    flops_per_s, step_s = DEVICE_SPEED["cuda" if device == "cuda" else "cpu"]
+    cfg = dict(PRESETS[experiment]["paper"], **{k: v for k, v in overrides.items() if v is not None})
+    return sum(PAPER_FLOPS[experiment][phase] * examples / flops_per_s + steps * step_s
+               for phase, (examples, steps) in _phases(experiment, cfg).items())
+
+
+def paper_time_note(experiment: str, device: str | None = None, **overrides: Any) -> str:
+    """One line: the estimated time of a ``paper`` run of ``experiment`` here, and its assumptions."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    seconds = estimate_paper_seconds(experiment, device, **overrides)
+    took = (f"{seconds / 86400:.0f} days" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} hours"
+            if seconds >= 5400 else f"{seconds / 60:.0f} minutes")
+    on = ("a GPU (assumed: a Colab T4, 8.1 TFLOP/s fp32 at 30%)" if device == "cuda"
+          else "this CPU (assumed: 100 GFLOP/s, as measured on two cores)")
+    return (f"preset 'paper' ({experiment}): training takes an estimated {took} on {on}; "
+            f"preset 'cpu' (the default) loads the published checkpoints instead")
+
 
 def resolve_preset(name: str | None = "auto") -> str:
-    """Turn ``None`` / ``"auto"`` into a concrete preset name and validate it."""
+    """Turn ``None`` / ``"auto"`` into a concrete preset name and validate it: ``LBIE_PRESET`` if set,
+    else ``cpu`` on every device (a GPU too: ``paper`` runs take hours and must be asked for by name)."""
     if name is None or name == "auto":
         env = os.environ.get("LBIE_PRESET", "").strip()
-        if env and env != "auto":
-            name = env
-        else:
-            import torch
-
-            name = "paper" if torch.cuda.is_available() else "cpu"
+        name = env if env and env != "auto" else "cpu"
     if name not in PRESET_NAMES:
         raise ValueError(f"unknown preset {name!r}; valid presets are {', '.join(PRESET_NAMES)} (or 'auto')")
     return name
@@ -101,6 +154,9 @@ def get_preset(experiment: str, name: str | None = "auto", **overrides: Any) -> 
         if key not in cfg:
             raise ValueError(f"unknown setting {key!r} for {experiment}; valid settings are {', '.join(cfg)}")
         cfg[key] = value
+    if name == "paper" and experiment not in _ANNOUNCED:  # before anything is trained at the paper's scale
+        _ANNOUNCED.add(experiment)
+        print(paper_time_note(experiment, **overrides))
     cfg["preset"] = name
     return cfg
 

@@ -2,6 +2,7 @@
 
 ``python -m lbie.devtools badges``   write the Colab badge and the install command into every notebook
 ``python -m lbie.devtools badges --check``   only report notebooks whose badge or install command is stale
+``python -m lbie.devtools flops``    count the training FLOPs per example of every experiment at a preset
 
 The repository is named in one place, ``repository.url`` (and ``branch``) of ``book/_config.yml``; the
 book's launch buttons read it there, and ``badges`` copies it into each notebook's title cell (the badge
@@ -116,12 +117,104 @@ def sync_notebooks(*, check: bool = False, notebooks: Path = NOTEBOOKS, config: 
     return stale
 
 
+# --------------------------------------------------------------------------- training cost
+def _count(step) -> float:
+    """FLOPs of ``step()`` (forward and the backward of the loss it returns), as torch counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step().backward()
+    return float(counter.get_total_flops())
+
+
+def training_flops(experiment: str, preset: str = "paper", batch: int = 2) -> dict[str, float]:
+    """FLOPs per training example of each training phase of ``experiment`` at ``preset``: one
+    step's forward and backward of every network it runs (discriminators and a fine-tuned text
+    encoder included) on ``batch`` generated examples, divided by ``batch``.  The optimiser and
+    recurrent layers (nn.LSTM, a few percent here) are not counted.  Builds the models of the
+    experiment's default method; trains nothing."""
+    import os
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from . import colorization_experiment as col, cosal_experiment as cos, segmentation_experiment as seg
+    from . import timgan_experiment as tim
+    from .cosal import load_cosal
+    from .flowers import load_flowers
+    from .lbie_model import lbie_loss
+    from .referring import load_referring
+    from .retrieval import RetrievalAutoEncoder, to_float
+    from .text_encoder import TextEncoder
+    from .timgan import AutoEncoder, PatchDiscriminator
+
+    old_cache = os.environ.get("LBIE_CACHE")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["LBIE_CACHE"] = cache  # the few generated examples never reach the user's cache
+        try:
+            torch.manual_seed(0)
+            if experiment == "cosal":
+                cfg = cos.cosal_config(preset)
+                x, t, y = next(cos.iterate(load_cosal("train", batch), batch, device="cpu"))
+                model = cos.build_model(cfg)
+                phases = {"train": lambda: lbie_loss(model(x, t), y, fg_weight=cfg["fg_weight"])}
+            elif experiment == "segmentation":
+                cfg = seg.segmentation_config(preset)
+                x, t, y = next(seg.iterate(load_referring("train", batch), batch, language=cfg["language"]))
+                model = seg.build_model(cfg)
+                phases = {"train": lambda: lbie_loss(model(x, t), y, fg_weight=cfg["fg_weight"])}
+            elif experiment == "colorization":
+                cfg = col.colorization_config(preset)
+                data = load_flowers("train", batch, cache=False)
+                L, ab = col.lab_batch(data.images, "cpu")
+                model = col.build_model(cfg)
+                disc = col.TextDiscriminator(ndf=cfg["ndf"], text_dim=cfg["text_dim"])
+                tokens = torch.from_numpy(data.tokens)
+                phases = {"train": lambda: col.colorization_losses(model, disc, L, ab, tokens, cfg)[0]}
+            elif experiment == "timgan":
+                cfg = tim.timgan_config(preset)
+                data = tim.load_css("train", batch, size=cfg["size"], max_objects=cfg["max_objects"])
+                x, y = to_float(torch.from_numpy(data.source)), to_float(torch.from_numpy(data.target))
+                text = TextEncoder(cfg["text_encoder"], finetune=cfg["finetune_text"])
+                model, disc = tim.build_model(cfg, text.dim), tim.build_discriminator(cfg, text.dim)
+                ae = AutoEncoder(cfg["dim"], cfg["n_down"], cfg["n_res"], cfg["output"])
+                ae_disc, retrieval = PatchDiscriminator(ndf=cfg["ndf"]), RetrievalAutoEncoder()
+                instructions = list(np.asarray(data.instruction))
+
+                def timgan_step():
+                    use_gt = torch.ones(batch, dtype=torch.bool)
+                    return tim.timgan_losses(model, disc, x, y, text(instructions), cfg, use_gt=use_gt)[0]
+
+                def ae_step():
+                    fake = ae(x)
+                    return (fake - x).abs().mean() + tim._adversarial(ae_disc, fake) + tim._disc_loss(ae_disc, x, fake)
+
+                phases = {"autoencoder": ae_step, "train": timgan_step,
+                          "retrieval": lambda: (retrieval(x) - x).abs().mean()}
+            else:
+                raise ValueError(f"unknown experiment {experiment!r}; valid: cosal, timgan, segmentation, colorization")
+            return {name: _count(step) / batch for name, step in phases.items()}
+        finally:
+            if old_cache is None:
+                os.environ.pop("LBIE_CACHE", None)
+            else:
+                os.environ["LBIE_CACHE"] = old_cache
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lbie.devtools", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("badges", help="write the Colab badge and install command from book/_config.yml")
     b.add_argument("--check", action="store_true", help="only list stale notebooks; exit 1 if there are any")
+    f = sub.add_parser("flops", help="training FLOPs per example of every experiment (the figures of lbie/config.py)")
+    f.add_argument("--preset", default="paper")
     args = parser.parse_args(argv)
+    if args.command == "flops":
+        for experiment in ("cosal", "segmentation", "colorization", "timgan"):
+            counts = training_flops(experiment, args.preset)
+            print(experiment, {k: f"{v:.3g}" for k, v in counts.items()})
+        return 0
     if args.command == "badges":
         stale = sync_notebooks(check=args.check)
         verb = "stale" if args.check else "rewritten"

@@ -302,11 +302,21 @@ def pixel_weights(labels, fg_weight: float):
     return torch.where(labels > 0, fg_weight, 1.0)
 
 
-def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0):
+def expected_extra_steps(fusion: FusionOutput) -> torch.Tensor:
+    """Mean over regions of E[t - 1] under the stopping distribution β (0: every region stops at step 1)."""
+    T = fusion.log_stop_prob.shape[1]
+    t = torch.arange(T, device=fusion.log_stop_prob.device, dtype=fusion.log_stop_prob.dtype)
+    return (fusion.stop_prob * t[None, :, None, None]).sum(1).mean()
+
+
+def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0, step_cost: float = 0.0):
     """Pixel-wise softmax cross-entropy (§3), weighted as in the released code.
 
     With ``step_logits`` (marginal termination) the stopping step is marginalised per pixel:
     -log Σ_t β^t p(y | Ô^t), the stopping distribution upsampled to pixels.
+    ``step_cost`` > 0 adds ``step_cost`` x :func:`expected_extra_steps` (a deviation: a price per
+    fusion step, as in adaptive computation time, so that a region runs on only when reading more
+    lowers its loss by more than that price).
     """
     w = pixel_weights(labels, fg_weight)
     if out.step_logits is None:
@@ -317,4 +327,5 @@ def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0):
                                   reduction="none").reshape(B, T, H, W)
         log_stop = regions_to_pixels(out.fusion.log_stop_prob, H)  # (B, T, H, W)
         nll = -torch.logsumexp(log_stop + logp_y, dim=1)
-    return (w * nll).sum() / w.sum()
+    loss = (w * nll).sum() / w.sum()
+    return loss + step_cost * expected_extra_steps(out.fusion) if step_cost else loss

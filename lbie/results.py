@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .utils import atomic_write_text, load_json
+from .utils import atomic_write_text, load_json, results_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "results"
+RESULTS = results_dir()  # the repository's results/, or the installed wheel's copy
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 

@@ -134,6 +134,27 @@ def load_json(path: str | Path) -> Any:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
+def _published(folder: str) -> Path:
+    """``<repository>/<folder>`` in a source checkout (an editable install, the book, the tests), else
+    the copy that an installed wheel ships as package data, ``lbie/published/<folder>`` (pyproject.toml
+    maps the repository's folder there): how a package installed on Colab finds the published files."""
+    package = Path(__file__).resolve().parent
+    source = package.parent / folder
+    if (package.parent / "pyproject.toml").is_file() and source.is_dir():
+        return source
+    return package / "published" / folder
+
+
+def checkpoints_dir() -> Path:
+    """The published checkpoints and their sha256 registry (``checkpoints/`` of the repository)."""
+    return _published("checkpoints")
+
+
+def results_dir() -> Path:
+    """The reproductions' results files (``results/*.json`` of the repository)."""
+    return _published("results")
+
+
 def runs_dir() -> Path:
     """Where training runs keep checkpoints (``LBIE_RUNS``; default ``runs/`` at the repository
     root for a source checkout, else ``./runs``) — the same folder from notebooks and the CLI."""

@@ -114,16 +114,24 @@ def test_composition_eq1(text, monkeypatch):
 def test_no_where_uses_full_mask_and_no_text_adaptive_ignores_text(text):
     out = _tiny("no_where")(torch.rand(2, 3, 64, 64), text(TEXTS[:2]))
     assert torch.all(out.mask == 1)
+    feat, t1, t2 = torch.rand(2, 8, 4, 4), torch.randn(2, 16), torch.randn(2, 16)
+
+    class FixedGates(torch.nn.Module):  # the same routing logits whatever the text
+        def forward(self, t):
+            return torch.arange(6.0).repeat(len(t), 1)
+
+    # without text-adaptive AdaIN the text reaches the blocks only through the gates: with the
+    # gates fixed, two different instructions give the same output
     routing = TextAdaptiveRouting(8, 16, text_adaptive=False)
     assert not hasattr(routing, "params") and routing.latent.shape == (6, 32)
-    feat = torch.rand(2, 8, 4, 4)
-    a, _ = routing(feat, torch.randn(2, 16), sample=False)
-    # same gates, different text: only the gates carry the text
-    routing.gates = torch.nn.Identity()
-    t = torch.zeros(2, 6)
-    b1, _ = routing(feat, t, sample=False)
-    b2, _ = routing(feat, t + 0.0, sample=False)
-    torch.testing.assert_close(b1, b2)
+    routing.gates = FixedGates()
+    torch.testing.assert_close(routing(feat, t1, sample=False)[0], routing(feat, t2, sample=False)[0])
+    # with it, the same fixed gates and different instructions give different outputs
+    adaptive = TextAdaptiveRouting(8, 16)
+    for m in adaptive.params:
+        torch.nn.init.normal_(m[-1].weight, std=0.1)
+    adaptive.gates = FixedGates()
+    assert not torch.allclose(adaptive(feat, t1, sample=False)[0], adaptive(feat, t2, sample=False)[0])
 
 
 def test_gumbel_temperature_and_deterministic_gates():
@@ -353,3 +361,15 @@ def test_bf16_autocast_training_is_finite():
     run = lbie.train_timgan(preset="smoke", amp="bf16", run_dir=None, evaluate=False)
     assert all(np.isfinite(v) for _, parts in run.history[0]["parts_curve"] for v in parts.values())
     assert all(p.dtype == torch.float32 for p in run.model.parameters())  # weights stay fp32
+
+
+@pytest.mark.parametrize("sizes", [dict(dim=4, n_res=1, head_dim=16, where_res=1),
+                                   dict(dim=8, n_res=1, head_dim=128, where_res=1),  # the cpu preset
+                                   dict(dim=64, n_res=2, head_dim=512, where_res=2)])  # the paper
+def test_no_how_has_the_parameters_of_the_how_module(sizes):
+    """The no_how ablation replaces f_how by a fixed network "of the same number of parameters"."""
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    with torch.device("meta"):
+        full, fixed = (count(TIMGAN(384, variant=v, **sizes).how) for v in ("timgan", "no_how"))
+    print(f"how module {full:,} parameters, no_how {fixed:,} ({fixed / full:.1%})")
+    assert abs(fixed / full - 1) <= 0.10
