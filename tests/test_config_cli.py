@@ -49,12 +49,57 @@ def test_preset_values(monkeypatch):
     smoke = get_preset("cosal", "smoke")
     assert smoke["n_train"] <= 512 and smoke["epochs"] <= 2
     monkeypatch.delenv("LBIE_PRESET", raising=False)
-    import torch
-
-    assert resolve_preset("auto") == ("paper" if torch.cuda.is_available() else "cpu")
+    assert resolve_preset("auto") == "cpu"
     monkeypatch.setenv("LBIE_PRESET", "bogus")
     with pytest.raises(ValueError, match="bogus"):
         get_preset("cosal")
+
+
+def test_auto_is_cpu_on_a_gpu_too(monkeypatch):
+    # a GPU loads the published cpu checkpoints like a CPU; paper runs take hours and are asked for by name
+    import torch
+
+    monkeypatch.delenv("LBIE_PRESET", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_preset("auto") == resolve_preset(None) == "cpu"
+    assert get_preset("timgan")["preset"] == "cpu"
+
+
+def test_paper_prints_its_estimated_time_once(monkeypatch, capsys):
+    from lbie import config
+
+    monkeypatch.setattr(config, "_ANNOUNCED", set())
+    get_preset("cosal", "cpu")
+    assert capsys.readouterr().out == ""
+    get_preset("timgan", "paper")
+    get_preset("timgan", "paper")
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and "preset 'paper' (timgan)" in out[0] and "estimated" in out[0], out
+
+
+def test_paper_time_estimate():
+    from lbie.config import PAPER_FLOPS, PRESETS, estimate_paper_seconds, paper_time_note
+
+    assert set(PAPER_FLOPS) == set(PRESETS)
+    for experiment in PRESETS:
+        gpu, cpu = estimate_paper_seconds(experiment, "cuda"), estimate_paper_seconds(experiment, "cpu")
+        assert 0 < gpu < cpu
+    # the step costs: CoSaL's tiny model is bound by its 30 x 1,563 steps, not by its FLOPs
+    assert 5 * 60 < estimate_paper_seconds("cosal", "cuda") < 15 * 60
+    assert estimate_paper_seconds("timgan", "cuda") > 10 * 3600  # a Colab session would not finish it
+    # every phase scales with its epochs (TIM-GAN: autoencoder, TIM-GAN, retrieval encoder)
+    half = estimate_paper_seconds("colorization", "cuda", epochs=PRESETS["colorization"]["paper"]["epochs"] // 2)
+    assert half == pytest.approx(estimate_paper_seconds("colorization", "cuda") / 2)
+    assert "hours" in paper_time_note("timgan", "cuda") and "T4" in paper_time_note("timgan", "cuda")
+
+
+@pytest.mark.parametrize("experiment", ["cosal", "segmentation"])
+def test_paper_flops_are_counted(experiment):
+    # the figures in lbie/config.py are what `python -m lbie.devtools flops` counts (small models only here)
+    from lbie.config import PAPER_FLOPS
+    from lbie.devtools import training_flops
+
+    assert training_flops(experiment, "paper")["train"] == pytest.approx(PAPER_FLOPS[experiment]["train"], rel=0.01)
 
 
 def test_overrides():
