@@ -46,7 +46,7 @@ VOCAB = (("<pad>", "the", "in", "at", "of", "to", "all", "there", "are", "look",
 TOKEN = {w: i for i, w in enumerate(VOCAB)}
 MAX_SENTENCES, MAX_WORDS = 2, 12
 _ATTR = {"shape": 0, "color": 1, "size": 2}
-DATA_VERSION = 1  # bump when the generator's output changes, to invalidate caches
+DATA_VERSION = 2  # bump when the generator's output changes (2: CSS-2D shapes as TIRG draws them): invalidates caches and runs
 
 
 def encode_texts(texts, vocab: dict, max_sentences: int, max_words: int) -> tuple[np.ndarray, np.ndarray]:

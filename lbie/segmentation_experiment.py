@@ -33,7 +33,7 @@ from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from .config import experiment_config, hashed_run_name, resolve_preset
 from .lbie_model import LBIE, TERMINATIONS, lbie_loss
 from .metrics import mean_std
-from .referring import KINDS, VOCAB, ReferringData, load_referring
+from .referring import DATA_VERSION, KINDS, VOCAB, ReferringData, load_referring
 from .seg_metrics import THRESHOLDS, referring_iou_stats
 from .train import annealed, fit
 from .utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
@@ -61,8 +61,11 @@ SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr", "eval_every", "
 # expression's final LSTM state beside the attended words; stop_bias -2: the termination gates start by
 # letting every region run all T steps (lbie.lbie_model.RecurrentAttentiveFusion).  With attention alone, LBIE
 # fell well below concat at the cpu preset (chapter 9, section 2, "Deviation from the paper").
+# identity_w7 / gate_on: as for CoSaL (chapter 4's termination-gate study), W7 starts as the identity and the
+# gate reads the GRU's hidden state, so that the later steps are trained and the gates can choose.
 DEFAULTS = dict(method="lbie", steps=None, seed=0, termination="gumbel", tau=[1.0, 0.1], fg_weight=3.0,
-                input_skip=True, language="words", mask_padding=True, global_context=True, stop_bias=-2.0)
+                input_skip=True, language="words", mask_padding=True, global_context=True, stop_bias=-2.0,
+                identity_w7=True, gate_on="hidden")
 
 
 def segmentation_config(preset: str | None = "auto", **settings) -> dict:
@@ -78,7 +81,7 @@ def segmentation_config(preset: str | None = "auto", **settings) -> dict:
         raise ValueError(f"steps must be >= 1, and 1 for the concat baseline; got {steps} for {cfg['method']}")
     attention = METHODS[cfg["method"]]["attention"]
     cfg.update(steps=steps, attention=attention, tau=list(cfg["tau"]), channels=list(cfg["channels"]),
-               global_context=bool(cfg["global_context"]) and attention)
+               global_context=bool(cfg["global_context"]) and attention, data_version=DATA_VERSION)
     return cfg
 
 
@@ -94,7 +97,7 @@ def build_model(cfg: dict) -> LBIE:
                 termination=cfg["termination"], channels=cfg["channels"], text_dim=cfg["text_dim"],
                 classifier_hidden=cfg["classifier_hidden"], input_skip=cfg["input_skip"],
                 mask_padding=cfg["mask_padding"], global_context=cfg["global_context"],
-                stop_bias=cfg["stop_bias"])
+                stop_bias=cfg["stop_bias"], identity_w7=cfg["identity_w7"], gate_on=cfg["gate_on"])
 
 
 # --------------------------------------------------------------------------- inputs
