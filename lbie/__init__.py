@@ -11,12 +11,13 @@ from .lbie_model import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, 
 from .metrics import ColorIoU, CoSaLShapeIoU, mean_std
 from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
 from .cosal_experiment import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate,
-                               load_or_train_cosal, predict_cosal, publish_checkpoint, train_cosal)
+                               forced_step_metrics, load_or_train_cosal, predict_cosal, publish_checkpoint, stop_step_share,
+                               train_cosal)
 from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_kind, plot_attention_steps,
                        plot_caption_trees, plot_class_balance, plot_coverage, plot_feature_maps,
                        plot_gumbel_temperatures, plot_iou_by_depth, plot_iou_ceiling, plot_shapes, plot_stop_maps,
                        plot_stop_step_histogram, plot_stop_steps, plot_table2, plot_training_curves, region_cells,
-                       sentence_labels, show_cosal_examples, table2_frame,
+                       sentence_labels, show_cosal_examples, table2_frame, gate_study_frame,
                        EDIT_TYPES, edit_types, gate_usage, plot_css_renderer, plot_css_statistics, plot_gate_usage,
                        plot_gates, plot_loss_terms, plot_masks, plot_routing_tsne, plot_word_attention,
                        show_css_examples, timgan_frame)

@@ -1,4 +1,4 @@
-"""Language-based colourisation of generated flowers (LBIE paper §4.3, Table 4, Figs. 6-7; issue 4).
+"""Language-based colourisation of generated flowers (LBIE paper §4.3, Table 4, Figs. 6-7).
 
 The colouriser (:mod:`lbie.colorization_model`) predicts ab from L and the caption; ``method="no_text"``
 is the same network trained and evaluated with every caption blanked (the paper's baseline colourises

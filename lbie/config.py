@@ -42,7 +42,7 @@ _TIMGAN = {
                   **_TIMGAN_ARCH),
 }
 
-# LBIE beyond CoSaL (issue 4): referring segmentation on generated scenes (LBIE paper Table 3 analog)
+# LBIE beyond CoSaL: referring segmentation on generated scenes (LBIE paper Table 3 analog)
 # and text-guided colourisation of generated flowers (Table 4 analog).  Owned by
 # lbie/segmentation_experiment.py and lbie/colorization_experiment.py; values to be tuned there.
 # Segmentation: 64 px RGB scenes; ``channels`` are the six encoder convs (three 2x2 pools: an 8x8 region

@@ -55,6 +55,23 @@ def predict_cosal(model: LBIE, data: CoSaL, *, batch_size: int = 500, device="au
     return (pred, torch.cat(stops).numpy()) if with_stops else pred
 
 
+@torch.no_grad()
+def forced_step_metrics(model: LBIE, data: CoSaL, *, batch_size: int = 500) -> dict[int, dict]:
+    """:func:`evaluate_predictions` when every region is forced to stop at step t, for t = 1..T: how good
+    each step's output is on its own (a step the gates never chose is never trained)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    preds: dict[int, list] = {t: [] for t in range(1, model.steps + 1)}
+    for x, tokens, _ in iterate(data, batch_size, device=device):
+        V, U = model.encoder(x.contiguous(memory_format=torch.channels_last)), model.text(tokens)
+        outputs = model.fusion(V, U).outputs  # (B, T, D, M, N)
+        for t in preds:
+            preds[t].append(model.decode(outputs[:, t - 1], x).argmax(1).to(torch.uint8).cpu())
+    model.train(was_training)
+    return {t: evaluate_predictions(torch.cat(p).numpy(), data) for t, p in preds.items()}
+
+
 def stop_step_share(stops: np.ndarray, data: CoSaL, steps: int) -> dict:
     """Share of the regions that stop at each step (``stops`` (N, M, N) from :func:`predict_cosal`),
     over all regions and by the reasoning depth of the region's cell (0: described directly)."""

@@ -131,19 +131,18 @@ GATE_STUDY = {
     "stop bias -2": dict(identity_w7=False, gate_on="state", stop_bias=-2.0),
     "gate reads a normalised state": dict(identity_w7=False, gate_on="state", gate_norm=True),
     "W7 starts as the identity": dict(identity_w7=True, gate_on="state"),
-    "W7 identity + normalised state": dict(identity_w7=True, gate_on="state", gate_norm=True),
     "W7 identity + gate reads h (ours)": dict(identity_w7=True, gate_on="hidden"),
     "ours + step cost 0.02": dict(identity_w7=True, gate_on="hidden", step_cost=0.02),
 }
 
 
-def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: int = 1, epochs: int = 2,
+def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: int = 1, epochs: int | None = None,
                           out: str | Path = "results/cosal_gates.json", rows=tuple(GATE_STUDY)) -> dict:
-    """Train every configuration of :data:`GATE_STUDY` (``epochs`` each) and record IoU, IoU by
-    reasoning depth and where the regions stop."""
-    preset = resolve_preset(preset)
+    """Train every configuration of :data:`GATE_STUDY` (``epochs`` each; None: 2) and record IoU, IoU
+    by reasoning depth and where the regions stop."""
+    preset, epochs = resolve_preset(preset), epochs or 2
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    todo = [dict(preset=preset, num_direct=4, coverage="full", steps=4, seed=s, epochs=epochs, threads=threads,
+    todo = [dict(dict(preset=preset, num_direct=4, coverage="full", steps=4, seed=s, epochs=epochs, threads=threads),
                  **GATE_STUDY[name]) for name in rows for s in range(seeds)]
     names = [name for name in rows for _ in range(seeds)]
     prov = provenance(preset=preset, seeds=seeds, jobs=jobs, epochs=epochs)

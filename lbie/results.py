@@ -77,8 +77,25 @@ def render_timgan(result: dict) -> str:
                                     "'source kept' leaves it in, so that copying the source scores 0.", fid_note])
 
 
+def render_gate_study(result: dict) -> str:
+    """Markdown: the termination-gate study (T = 4, 4 direct descriptions, full coverage)."""
+    prov = result.get("provenance", {})
+    lines = [f"CoSaL termination gates, T = 4, 4 direct descriptions, full coverage, preset `{prov.get('preset')}`, "
+             f"{prov.get('epochs')} epochs" + ("" if result.get("complete", True) else " — INCOMPLETE"), "",
+             "| setting | IoU | IoU direct | IoU relational | share stopping at step 1..T |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        depth = {int(d): v["mean"] for d, v in r["iou_by_depth"].items()}
+        rel = [v for d, v in depth.items() if d >= 1]
+        share = " / ".join(f"{p:.2f}" for p in r["stop_step_share"]["all"])
+        lines.append(f"| {r['name']} | {_fmt(r['iou'])} | {depth.get(0, float('nan')):.3f} | "
+                     f"{sum(rel) / len(rel):.3f} | {share} |")
+    return "\n".join(lines)
+
+
 def render(result: dict) -> str:
     """The table(s) of one results file."""
+    if result.get("experiment") == "cosal-gates":
+        return render_gate_study(result)
     if result.get("experiment") == "timgan-css":
         return render_timgan(result)
     if result.get("experiment") == "referit-synth":
@@ -93,7 +110,8 @@ def render(result: dict) -> str:
 
 
 def render_all(results_dir: str | Path = RESULTS) -> str:
-    parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "timgan_css.json", "segmentation.json",
+    parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "cosal_gates.json",
+                                                                       "timgan_css.json", "segmentation.json",
                                                                        "colorization.json")
              if (Path(results_dir) / name).exists()]
     return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"

@@ -65,13 +65,15 @@ class ImageEncoder(nn.Module):
         return self.net(x)
 
 
-OUTPUTS = ("tanh", "clamp")
+OUTPUTS = ("tanh", "tanh_margin", "clamp")
+TANH_MARGIN = 1.1
 
 
 class ImageDecoder(nn.Module):
     """G: residual blocks, then ``n_up`` x (nearest upsampling, 5x5 conv, IN, ReLU), 7x7 conv, and
-    the output layer: ``"tanh"`` (the released code) or ``"clamp"`` (the identity while training,
-    clamped to [-1, 1] at evaluation; see :data:`lbie.timgan_experiment.DEFAULTS`)."""
+    the output layer: ``"tanh"`` (the released code); ``"tanh_margin"``, 1.1 tanh, so that pixels at
+    the ends of the range (CSS-2D's white canvas is exactly +1) sit where tanh still has a slope; or
+    ``"clamp"``, the identity.  The last two are clamped to [-1, 1] at evaluation."""
 
     def __init__(self, dim: int, n_up: int = 2, n_res: int = 2, out_ch: int = 3, output: str = "tanh"):
         super().__init__()
@@ -81,12 +83,14 @@ class ImageDecoder(nn.Module):
         for _ in range(n_up):
             layers += [nn.Upsample(scale_factor=2), _conv(dim, dim // 2, 5), _norm(dim // 2), nn.ReLU(inplace=True)]
             dim //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(dim, out_ch, 7)] + ([nn.Tanh()] if output == "tanh" else [])
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(dim, out_ch, 7)] + ([nn.Tanh()] if output != "clamp" else [])
         self.net, self.output = nn.Sequential(*layers), output
 
     def forward(self, x):
         y = self.net(x)
-        return y.clamp(-1, 1) if self.output == "clamp" and not self.training else y
+        if self.output == "tanh_margin":
+            y = TANH_MARGIN * y
+        return y.clamp(-1, 1) if self.output != "tanh" and not self.training else y
 
 
 class AutoEncoder(nn.Module):
