@@ -22,6 +22,13 @@ PLAIN_MPL := env -u MPLBACKEND
 BOOK_BUILD = $(VENV)/bin/jupyter-book build . --config book/_config.yml --toc book/_toc.yml \
 	--path-output book -W --keep-going --all
 
+# The notebook kernels read this IPython profile (IPYTHONDIR below), which logs only errors:
+# ipykernel would otherwise warn once per notebook that its sockets (on localhost) are not
+# encrypted. Output of the notebooks' own code, warnings included, is not affected.
+KERNEL_DIR    := book/_build/ipython
+KERNEL_CONFIG := $(KERNEL_DIR)/profile_default/ipython_kernel_config.py
+BOOK_ENV      := IPYTHONDIR=$(CURDIR)/$(KERNEL_DIR)
+
 .PHONY: venv test book book-smoke clean distclean
 
 venv: $(STAMP)
@@ -36,13 +43,17 @@ test: $(STAMP)
 	MPLBACKEND=Agg LBIE_PRESET=smoke $(VPY) -m pytest -q tests
 	$(PLAIN_MPL) LBIE_PRESET=smoke $(VPY) -m pytest -q --nbmake --nbmake-timeout=600 notebooks/
 
-book: $(STAMP)
-	$(PLAIN_MPL) -u LBIE_PRESET $(BOOK_BUILD)
+book: $(STAMP) $(KERNEL_CONFIG)
+	$(PLAIN_MPL) -u LBIE_PRESET $(BOOK_ENV) $(BOOK_BUILD)
 	@echo "Book built: file://$(CURDIR)/book/_build/html/index.html"
 
-book-smoke: $(STAMP)
-	$(PLAIN_MPL) LBIE_PRESET=smoke $(BOOK_BUILD)
+book-smoke: $(STAMP) $(KERNEL_CONFIG)
+	$(PLAIN_MPL) LBIE_PRESET=smoke $(BOOK_ENV) $(BOOK_BUILD)
 	@echo "Book built: file://$(CURDIR)/book/_build/html/index.html"
+
+$(KERNEL_CONFIG):
+	mkdir -p $(@D)
+	echo 'c.IPKernelApp.log_level = "ERROR"' > $@
 
 clean:
 	rm -rf book/_build .pytest_cache .cache build
