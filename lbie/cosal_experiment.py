@@ -116,7 +116,7 @@ class CoSaLRun:
 
 # train_cosal's defaults for the settings that are not part of a run's name
 DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
-                seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=None, gate_norm=False,
+                seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=1.0, gate_norm=False,
                 identity_w7=True, gate_on="hidden", step_cost=0.0)
 
 
@@ -154,7 +154,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 epochs: int | None = None, n_train: int | None = None, n_test: int | None = None,
                 batch_size: int | None = None, lr: float | None = None, run_dir: str | Path | None = "auto",
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
-                fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = None,
+                fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = 1.0,
                 gate_norm: bool = False, identity_w7: bool = True, gate_on: str = "hidden",
                 step_cost: float = 0.0, stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.

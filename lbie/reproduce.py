@@ -124,15 +124,17 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
 
 # The termination-gate study (chapter 4): T = 4 at 4 direct descriptions, full coverage, each row one
 # change to the fusion module or its training.  "paper" is the module as the equations state it,
-# with PyTorch's default initialisation; "ours" is the default of train_cosal.
+# with PyTorch's default initialisation; "ours" is the default of train_cosal.  Settings a row does not
+# name are train_cosal's defaults.
 GATE_STUDY = {
-    "T = 1": dict(steps=1),
-    "paper": dict(identity_w7=False, gate_on="state"),
+    "T = 1": dict(steps=1, stop_bias=None),
+    "paper": dict(identity_w7=False, gate_on="state", stop_bias=None),
     "stop bias -2": dict(identity_w7=False, gate_on="state", stop_bias=-2.0),
-    "gate reads a normalised state": dict(identity_w7=False, gate_on="state", gate_norm=True),
-    "W7 starts as the identity": dict(identity_w7=True, gate_on="state"),
-    "W7 identity + gate reads h (ours)": dict(identity_w7=True, gate_on="hidden"),
-    "ours + step cost 0.02": dict(identity_w7=True, gate_on="hidden", step_cost=0.02),
+    "gate reads a normalised state": dict(identity_w7=False, gate_on="state", stop_bias=None, gate_norm=True),
+    "W7 starts as the identity": dict(identity_w7=True, gate_on="state", stop_bias=None),
+    "W7 identity + gate reads h": dict(identity_w7=True, gate_on="hidden", stop_bias=None),
+    "+ a price per step (ACT-style)": dict(identity_w7=True, gate_on="hidden", stop_bias=None, step_cost=0.02),
+    "+ stop bias +1 (ours)": dict(identity_w7=True, gate_on="hidden", stop_bias=1.0),
 }
 
 

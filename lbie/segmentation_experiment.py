@@ -237,9 +237,12 @@ def train_segmentation(*, preset: str | None = "auto", method: str = "lbie", see
     last = {}
 
     def evaluate():
-        pred = predict_segmentation(model, test_data, language=language)
-        last["metrics"] = evaluate_segmentation(pred, test_data)
-        return {k: last["metrics"][k] for k in ("overall_iou", "mean_iou", "precision@0.5", "precision@0.9")}
+        maps = segmentation_maps(model, test_data, language=language)
+        steps = maps["stop_prob"].argmax(1)  # (N, M, N) each region's most likely stopping step
+        share = np.bincount(steps.ravel(), minlength=cfg["steps"]) / steps.size
+        last["metrics"] = evaluate_segmentation(maps["pred"], test_data) | {"stop_step_share": share.tolist()}
+        return {k: last["metrics"][k] for k in ("overall_iou", "mean_iou", "precision@0.5", "precision@0.9",
+                                                "stop_step_share")}
 
     history = fit(model, optimizer=optimizer, epochs=cfg["epochs"], batches=batches, train_step=train_step,
                   evaluate=evaluate, run_dir=run_dir, config=cfg, resume=resume, eval_every=cfg["eval_every"],
