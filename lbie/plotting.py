@@ -20,6 +20,23 @@ KIND_COLOR = ("tab:blue", "tab:orange")  # direct, relational
 KIND_LETTER = ("D", "R")
 SENTENCE_CMAP = ListedColormap(plt.get_cmap("tab10").colors[:9], name="sentences")
 
+# The book's figure style, applied when this module is imported. Figures are drawn at most as wide
+# as the book's text column (COLUMN_WIDTH inches), so the page never shrinks them and text of 8 pt
+# or more stays 8 pt or more; inline figures are rendered at 150 dpi.
+COLUMN_WIDTH = 7.5
+MIN_FONTSIZE = 8
+STYLE = {"figure.dpi": 150, "savefig.dpi": 150, "figure.figsize": (COLUMN_WIDTH, 3.6),
+         "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "xtick.labelsize": 8.5,
+         "ytick.labelsize": 8.5, "legend.fontsize": 8, "legend.title_fontsize": 8.5,
+         "figure.titlesize": 10.5}
+plt.rcParams.update(STYLE)
+
+
+def _figsize(width: float, height: float) -> tuple[float, float]:
+    """``(width, height)`` in inches, scaled down (aspect kept) to at most :data:`COLUMN_WIDTH` wide."""
+    scale = min(1.0, COLUMN_WIDTH / width)
+    return width * scale, height * scale
+
 
 def _np(x) -> np.ndarray:
     if hasattr(x, "detach"):
@@ -59,7 +76,7 @@ def show_cosal_examples(data: CoSaL, indices: Iterable[int], predictions=None, *
             predictions = dict(zip(indices, predictions))
     n_img = 2 + (predictions is not None)
     ratios = [1] * n_img + [2.2]
-    fig, axes = plt.subplots(len(indices), n_img + 1, figsize=(2.0 * n_img + 4.4, 2.1 * len(indices)),
+    fig, axes = plt.subplots(len(indices), n_img + 1, figsize=(1.35 * n_img + 3.4, 1.55 * len(indices) + 0.4),
                              gridspec_kw=dict(width_ratios=ratios), squeeze=False)
     for row, i in enumerate(indices):
         top = row == 0
@@ -135,7 +152,7 @@ def plot_class_balance(data: CoSaL):
     sentence position, and the reasoning depth of cells (-1 = undetermined)."""
     C = data.num_colors
     palette = COLOR_RGB[:C] / 255.0
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 6.4))
 
     def stacked(ax, groups, names, xlabel):
         freq = np.stack([np.bincount(g, minlength=C) / max(len(g), 1) for g in groups])  # (G, C)
@@ -153,7 +170,7 @@ def plot_class_balance(data: CoSaL):
 
     stacked(axes[0, 0], [data.cell_color[:, k] for k in range(9)], [str(k) for k in range(9)], "cell (row-major)")
     axes[0, 0].set_title("colour frequency per cell")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=C,
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.915), ncol=C,
                fontsize=8, frameon=False, title="colour (dotted line: uniform 1/C)", title_fontsize=8)
     by_shape = [np.take_along_axis(data.cell_color, np.argsort(data.cell_shape, 1), 1)[:, k] for k in range(9)]
     stacked(axes[0, 1], by_shape, list(SHAPES), "shape")
@@ -165,7 +182,7 @@ def plot_class_balance(data: CoSaL):
     counts = [(data.kind == 0).sum(1).mean(), (data.kind == 1).sum(1).mean()] + \
              [(rel_tok == t).sum() / len(data) for t in range(IS + 1, len(VOCAB))]
     ax.bar(np.arange(len(names)), counts, color=list(KIND_COLOR) + ["tab:purple"] * (len(names) - 2))
-    ax.set_xticks(np.arange(len(names)), names, fontsize=8)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=8, rotation=30, ha="right")
     ax.set_xlabel("sentence kind / relation word")
     ax.set_ylabel("mean count per caption")
     ax.set_title("sentence kinds and relation words")
@@ -178,9 +195,9 @@ def plot_class_balance(data: CoSaL):
     ax.set_ylabel("share of cells")
     ax.set_title("cells by reasoning depth")
     fg = (data.labels > 0).mean()
-    fig.suptitle(f"CoSaL class balance ({len(data)} images, {data.num_direct} direct, coverage={data.coverage!r}; "
+    fig.suptitle(f"CoSaL class balance ({len(data)} images, {data.num_direct} direct, coverage={data.coverage!r};\n"
                  f"{fg:.1%} of pixels are foreground)")
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.tight_layout(rect=(0, 0, 1, 0.87))
     return fig
 
 
@@ -190,7 +207,7 @@ def plot_coverage(rows: Sequence[dict], keys: Sequence[str] | None = None):
     keys = list(keys or [k for k in rows[0] if k not in ("coverage", "num_direct")])
     coverages = list(dict.fromkeys(r["coverage"] for r in rows))
     directs = sorted({r["num_direct"] for r in rows})
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.8 * len(keys), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=_figsize(2.5 * len(keys), 3.2), squeeze=False)
     width = 0.8 / len(coverages)
     for ax, key in zip(axes[0], keys):
         for j, cov in enumerate(coverages):
@@ -210,14 +227,19 @@ def plot_coverage(rows: Sequence[dict], keys: Sequence[str] | None = None):
 
 # --------------------------------------------------------------------------- the fusion module
 def plot_feature_maps(maps: dict, *, title: str = "feature maps", cmap: str = "viridis", vmin=None, vmax=None):
-    """A row of named 2-D maps (e.g. gate means per region), each with its colour bar."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.9 * len(maps), 2.8), squeeze=False)
-    for ax, (name, m) in zip(axes[0], maps.items()):
+    """Named 2-D maps (e.g. gate means per region), each with its colour bar: one row of up to three
+    maps, two rows for more."""
+    cols = len(maps) if len(maps) <= 3 else -(-len(maps) // 2)
+    rows = -(-len(maps) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=_figsize(2.5 * cols, 2.3 * rows + 0.3), squeeze=False)
+    for ax, (name, m) in zip(axes.flat, maps.items()):
         im = ax.imshow(_np(m), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("region column")
         ax.set_ylabel("region row")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    for ax in axes.flat[len(maps):]:
+        ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -229,16 +251,25 @@ def plot_attention_steps(data: CoSaL, i: int, attention, *, stop_prob=None):
     ``attention``: (T, M*N, S) weights of image ``i``.  Top row: per step, the M x N regions over
     the target image, coloured and numbered by their arg-max sentence (regions drawn faded after
     their most likely stopping step when ``stop_prob`` (T, M, N) is given).  Bottom row: the full
-    region x sentence weights."""
+    region x sentence weights.  Up to four steps side by side (more wrap to further rows); the
+    sentences are listed below (blue: direct, orange: relational)."""
     att = _np(attention)
     T, R, S = att.shape
     M = N = int(round(np.sqrt(R)))
     stop_step = _np(stop_prob).argmax(0) if stop_prob is not None else np.full((M, N), T - 1)
-    fig, axes = plt.subplots(2, T, figsize=(3.3 * T + 2.2, 7.2), squeeze=False,
-                             gridspec_kw=dict(height_ratios=[1, 1.25]))
+    per_row = min(T, 4)
+    blocks = -(-T // per_row)
+    # constrained layout fills the figure, and the saved image adds 0.1 in on each side
+    fig = plt.figure(figsize=(COLUMN_WIDTH - 0.2, 3.9 * blocks + 1.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.9 * blocks, 1.0])
+    axes = top.subplots(2 * blocks, per_row, squeeze=False, gridspec_kw=dict(height_ratios=[1, 1.25] * blocks))
+    for t in range(T, blocks * per_row):  # the empty places of the last row
+        axes[2 * (t // per_row), t % per_row].axis("off")
+        axes[2 * (t // per_row) + 1, t % per_row].axis("off")
     labels = sentence_labels(data, i)
     for t in range(T):
-        ax = axes[0, t]
+        row, col = 2 * (t // per_row), t % per_row
+        ax = axes[row, col]
         ax.imshow(data.targets(i), extent=(0, N, M, 0), interpolation="nearest")
         best = att[t].argmax(-1).reshape(M, N)
         for r in range(M):
@@ -256,20 +287,29 @@ def plot_attention_steps(data: CoSaL, i: int, attention, *, stop_prob=None):
         ax.set_ylim(M, 0)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"step t={t + 1}: arg-max sentence", fontsize=9)
+        ax.set_title(f"step t = {t + 1}", fontsize=9.5)
+        if col == 0:
+            ax.set_ylabel("arg-max sentence")
 
-        ax = axes[1, t]
+        ax = axes[row + 1, col]
         im = ax.imshow(att[t], aspect="auto", cmap="magma", vmin=0, vmax=float(att.max()), interpolation="nearest")
-        ax.set_xticks(np.arange(S), [f"{j}{KIND_LETTER[data.kind[i, j]]}" for j in range(S)], fontsize=7)
+        ax.set_xticks(np.arange(S), [str(j) for j in range(S)], fontsize=8)
+        for j, tick in enumerate(ax.get_xticklabels()):
+            tick.set_color(KIND_COLOR[data.kind[i, j]])
+            tick.set_fontweight("bold" if data.kind[i, j] == 0 else "normal")
         ax.set_xlabel("sentence")
-        ax.set_ylabel("region (row-major)" if t == 0 else "")
-        ax.set_title(f"step t={t + 1}: weights β", fontsize=9)
-    fig.subplots_adjust(left=0.05, right=0.9, top=0.9, bottom=0.14, hspace=0.3, wspace=0.35)
-    fig.colorbar(im, cax=fig.add_axes([0.915, 0.14, 0.012, 0.36]), label="attention weight")
-    fig.text(0.01, 0.005, "   ".join(labels[:5]) + "\n" + "   ".join(labels[5:]), fontsize=7.5,
-             family="monospace", va="bottom")
+        if col == 0:
+            ax.set_ylabel("weights β per region\n(row-major)")
+        else:
+            ax.tick_params(labelleft=False)
+    top.colorbar(im, ax=axes[1::2].ravel().tolist(), label="attention weight", shrink=0.9)
+    bottom.text(0.0, 1.0, "sentences (D = direct, R = relational):", fontsize=8.5, va="top")
+    rows = -(-S // 2)
+    for j, line in enumerate(labels):
+        bottom.text(0.5 * (j // rows), 0.8 - 0.8 * (j % rows) / rows, line, color=KIND_COLOR[data.kind[i, j]],
+                    fontsize=8, family="monospace", va="top")
     fig.suptitle(f"attention over sentences, image {i}" +
-                 (" (faded: after the region's most likely stopping step)" if stop_prob is not None else ""))
+                 ("\n(faded: after the region's most likely stopping step)" if stop_prob is not None else ""))
     return fig
 
 
@@ -282,17 +322,17 @@ def plot_stop_steps(stop_prob):
         p = p[None]
     B, T, M, N = p.shape
     best = p.argmax(1) + 1  # (B, M, N), steps counted from 1
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.4))
     ax = axes[0]
     shown = best[0] if B == 1 else best.mean(0)
     im = ax.imshow(shown, cmap="viridis", vmin=1, vmax=max(T, 2), interpolation="nearest")
     for r in range(M):
         for c in range(N):
             ax.text(c, r, f"{shown[r, c]:.0f}" if B == 1 else f"{shown[r, c]:.1f}", ha="center", va="center",
-                    fontsize=7, color="w" if shown[r, c] < (1 + T) / 2 else "k")
+                    fontsize=8, color="w" if shown[r, c] < (1 + T) / 2 else "k")
     ax.set_xlabel("region column")
     ax.set_ylabel("region row")
-    ax.set_title("most likely stopping step" + ("" if B == 1 else f" (mean over {B} images)"), fontsize=10)
+    ax.set_title("most likely stopping step" + ("" if B == 1 else f"\n(mean over {B} images)"), fontsize=9.5)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="step")
     ax = axes[1]
     steps = np.arange(1, T + 1)
@@ -303,7 +343,7 @@ def plot_stop_steps(stop_prob):
     ax.set_xlabel("step t")
     ax.set_ylabel("share")
     ax.set_ylim(0, 1)
-    ax.set_title("stopping distribution over regions", fontsize=10)
+    ax.set_title("stopping distribution over regions", fontsize=9.5)
     ax.legend(fontsize=8)
     fig.suptitle("termination gates")
     fig.tight_layout()
@@ -321,9 +361,13 @@ def plot_gumbel_temperatures(probs, taus=(5.0, 1.0, 0.5, 0.1), *, n_samples: int
     p = torch.as_tensor(_np(probs), dtype=torch.float64)
     K = len(p)
     gen = torch.Generator().manual_seed(seed)
-    fig, axes = plt.subplots(1, len(taus), figsize=(3.2 * len(taus), 3.4), sharey=True, squeeze=False)
+    cols = 2 if len(taus) == 4 else min(len(taus), 3)
+    rows = -(-len(taus) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=_figsize(3.7 * cols, 2.7 * rows + 0.4), sharey=True, squeeze=False)
     x = np.arange(1, K + 1)
-    for ax, tau in zip(axes[0], taus):
+    for ax in axes.flat[len(taus):]:
+        ax.axis("off")
+    for ax, tau in zip(axes.flat, taus):
         g = -torch.log(-torch.log(torch.rand(n_samples, K, generator=gen, dtype=torch.float64).clamp_min(1e-20)))
         z = F.softmax((p.log() + g) / tau, dim=-1).numpy()
         ax.bar(x, p.numpy(), color="tab:blue", alpha=0.35, label="categorical p")
@@ -334,8 +378,9 @@ def plot_gumbel_temperatures(probs, taus=(5.0, 1.0, 0.5, 0.1), *, n_samples: int
         ax.set_title(f"τ = {tau:g}  (mean max z = {z.max(1).mean():.2f})", fontsize=9)
         ax.set_xticks(x)
         ax.set_xlabel("stopping step t")
-    axes[0, 0].set_ylabel("probability / sample value")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("probability / sample value")
+    axes[0, 0].legend(fontsize=8, loc="upper left")
     fig.suptitle("Gumbel-softmax relaxation of a categorical stopping step")
     fig.tight_layout()
     return fig
@@ -351,7 +396,7 @@ def plot_training_curves(history: Sequence[dict], *, title: str = "training"):
     epochs = [h["epoch"] for h in history]
     curve = [pt for h in history for pt in h.get("loss_curve") or []]
     by_step = all("step" in h for h in history)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.3))
     ax = axes[0]
     if curve:
         ax.plot(*zip(*curve), "-", lw=1.2, color="tab:blue", label="running mean of the batch losses")
@@ -421,7 +466,7 @@ def plot_iou_by_depth(rows, *, label=None, title: str = "IoU by reasoning depth"
     ax.set_ylim(0, 1)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
@@ -449,6 +494,8 @@ def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
             rec["seeds"] = row[metrics[0]].get("seeds", 1)
         records.append(rec)
     frame = pd.DataFrame.from_records(records)
+    if "seeds" in frame:  # a count: an integer column, even when some rows have no runs yet
+        frame["seeds"] = frame["seeds"].astype("Int64")
     if "paper" in frame and "iou" in frame:
         frame["iou - paper"] = frame["iou"] - frame["paper"]
     return frame
@@ -493,7 +540,7 @@ def plot_table2(result: dict, *, metric: str = "iou"):
     series = [("paper", "0.55")] + [(f"ours, {c}", col) for c, col in zip(coverages, ("tab:orange", "tab:green"))]
     width = 0.8 / len(series)
     x = np.arange(len(models))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_WIDTH, 3.9), sharey=True)
     for ax, d in zip(axes, (4, 6, 8)):
         for k, (name, colour) in enumerate(series):
             vals, errs = [], []
@@ -509,14 +556,14 @@ def plot_table2(result: dict, *, metric: str = "iou"):
                 vals.append(m)
                 errs.append(e)
             pos = x + (k - (len(series) - 1) / 2) * width
-            ax.bar(pos, vals, width, yerr=errs, capsize=3, color=colour, label=name, edgecolor="0.3", lw=0.5)
-            for px, v in zip(pos, vals):
+            ax.bar(pos, vals, width, yerr=errs, capsize=2, color=colour, label=name, edgecolor="0.3", lw=0.5)
+            for px, v, e in zip(pos, vals, errs):  # each value above the end of its error bar
                 if np.isfinite(v):
-                    ax.text(px, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+                    ax.text(px, v + e + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=8, rotation=90)
         ax.set_xticks(x, [f"T={T}\n{'attention' if att else 'no attention'}" for T, att in models], fontsize=8)
         ax.set_xlabel("model")
-        ax.set_title(f"{d} direct descriptions", fontsize=10)
-        ax.set_ylim(0, 1.18)
+        ax.set_title(f"{d} direct descriptions", fontsize=9.5)
+        ax.set_ylim(0, 1.3)
         ax.axhline(1, color="k", lw=0.6, ls=":")
     axes[0].set_ylabel(f"{metric} (test)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.93),
@@ -534,7 +581,7 @@ def plot_iou_ceiling(rows: Sequence[dict], keys: Sequence[str] | None = None, *,
     keys = list(keys or [k for k in rows[0] if k != "num_direct"])
     directs = [r["num_direct"] for r in rows]
     width = 0.8 / len(keys)
-    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(keys) * len(directs) / 2, 4))
+    fig, ax = plt.subplots(figsize=(min(COLUMN_WIDTH, 2.2 + 1.1 * len(keys) * len(directs) / 2), 4.4))
     colours = plt.get_cmap("tab10").colors
     for k, key in enumerate(keys):
         vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
@@ -542,14 +589,14 @@ def plot_iou_ceiling(rows: Sequence[dict], keys: Sequence[str] | None = None, *,
         ax.bar(pos, np.nan_to_num(vals), width, label=key, color=colours[k % 10], edgecolor="0.3", lw=0.5)
         for px, v in zip(pos, vals):
             ax.text(px, (0 if np.isnan(v) else v) + 0.015, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center",
-                    va="bottom", fontsize=7, rotation=90)
+                    va="bottom", fontsize=8, rotation=90)
     ax.set_xticks(np.arange(len(rows)), [str(d) for d in directs])
     ax.set_xlabel("number of direct sentences")
     ax.set_ylabel("share / IoU")
     ax.set_ylim(0, 1.2)
     ax.axhline(1, color="k", lw=0.6, ls=":")
-    ax.legend(fontsize=7.5, loc="upper left", ncol=2)
-    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
+    ax.set_title(title, fontsize=9.5)
     fig.tight_layout()
     return fig
 
@@ -579,8 +626,13 @@ def plot_stop_maps(data: CoSaL, indices: Iterable[int], stop_prob):
         p = dict(zip(indices, p))
     T, M, N = p[indices[0]].shape
     cmap = plt.get_cmap("viridis", T)
-    fig, axes = plt.subplots(1, len(indices), figsize=(2.7 * len(indices) + 1.2, 3.2), squeeze=False)
-    for ax, i in zip(axes[0], indices):
+    cols = len(indices) if len(indices) <= 3 else 2 if len(indices) == 4 else 3
+    rows = -(-len(indices) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(min(COLUMN_WIDTH, 2.4 * cols + 1.0), 2.5 * rows + 0.6),
+                             squeeze=False)
+    for ax in axes.flat[len(indices):]:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, indices):
         best = p[i].argmax(0) + 1
         ax.imshow(data.targets(i), extent=(0, N, M, 0), interpolation="nearest")
         im = ax.imshow(best, extent=(0, N, M, 0), cmap=cmap, vmin=0.5, vmax=T + 0.5, alpha=0.45,
@@ -592,7 +644,7 @@ def plot_stop_maps(data: CoSaL, indices: Iterable[int], stop_prob):
             r, c = divmod(k, 3)
             d = int(data.depth[i, k])
             ax.text(c * N / 3 + 0.08, r * M / 3 + 0.08, "D" if d == 0 else ("–" if d < 0 else str(d)),
-                    ha="left", va="top", fontsize=6.5, color="0.25",
+                    ha="left", va="top", fontsize=8, color="0.25",
                     bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
         for k in range(1, 3):
             ax.axhline(k * M / 3, color="k", lw=1.2)
@@ -600,9 +652,9 @@ def plot_stop_maps(data: CoSaL, indices: Iterable[int], stop_prob):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"image {i}", fontsize=9)
-    cb = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.02, ticks=range(1, T + 1))
+    cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.03, ticks=range(1, T + 1))
     cb.set_label("most likely stopping step")
-    fig.suptitle("stopping step of each region (corner label: the cell's reasoning depth, D = direct)",
+    fig.suptitle("stopping step of each region\n(corner label: the cell's reasoning depth, D = direct)",
                  fontsize=10)
     return fig
 
@@ -617,7 +669,7 @@ def plot_stop_step_histogram(stop_prob, data: CoSaL):
     groups = [d for d in np.unique(depth)]
     width = 0.8 / len(groups)
     colours = plt.get_cmap("viridis", max(len(groups), 2))
-    fig, ax = plt.subplots(figsize=(8, 3.9))
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 4.4))
     steps = np.arange(1, T + 1)
     for k, d in enumerate(groups):
         sel = best[depth == d]
@@ -628,7 +680,8 @@ def plot_stop_step_histogram(stop_prob, data: CoSaL):
     ax.set_xlabel("most likely stopping step t")
     ax.set_ylabel("share of the group's regions")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7.5, title="region's cell", title_fontsize=8)
+    ax.legend(fontsize=8, title="region's cell", title_fontsize=8.5, loc="upper center",
+              bbox_to_anchor=(0.5, -0.17), ncol=2, frameon=False)
     ax.set_title(f"when regions stop, by the reasoning depth of their cell ({n:,} images)")
     fig.tight_layout()
     return fig
@@ -663,18 +716,18 @@ def plot_attention_by_kind(stats: dict):
     """Two panels from :func:`attention_by_kind`: per step, the attention weight on direct
     sentences and on the sentence describing the region's own cell, by kind of cell; dotted
     lines are the values of uniform attention."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.5), sharey=True)
     styles = {"direct cells": ("tab:blue", "o-"), "relational cells": ("tab:orange", "s-"),
               "undetermined cells": ("0.5", "^-")}
     for ax, key, chance, title in ((axes[0], "direct_mass", stats["chance_direct"], "weight on direct sentences"),
                                    (axes[1], "own_mass", stats["chance_own"],
-                                    "weight on the sentence describing the region's cell")):
+                                    "weight on the sentence\ndescribing the region's cell")):
         for name, v in stats[key].items():
             colour, style = styles[name]
             ax.plot(np.arange(1, len(v) + 1), v, style, color=colour, label=f"regions of {name}")
         ax.axhline(chance, color="k", ls=":", lw=1, label=f"uniform attention ({chance:.2f})")
         ax.set_xlabel("fusion step t")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9.5)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("mean attention weight")
@@ -775,7 +828,8 @@ def _text_panel(ax, text: str, label: str | None = None, colour="k", width: int 
     ax.axis("off")
     if label:
         ax.text(0.0, 0.95, label, color=colour, fontsize=8, fontweight="bold", va="top", transform=ax.transAxes)
-    ax.text(0.0, 0.78, textwrap.fill(f"“{text}”", width), fontsize=9, va="top", ha="left", transform=ax.transAxes)
+    ax.text(0.0, 0.78 if label else 0.97, textwrap.fill(f"“{text}”", width), fontsize=8.5, va="top", ha="left",
+            transform=ax.transAxes)
 
 
 def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, title: str | None = None):
@@ -793,8 +847,9 @@ def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, t
     masks = {k: _per_index(v, indices, len(data)) for k, v in masks.items()}
     types = edit_types(data)
     cols = ["source", "instruction"] + (["output"] if edits is not None else []) + ["target"] + list(masks)
-    fig, axes = plt.subplots(len(indices), len(cols), figsize=(1.9 * len(cols) + 1.2, 2.0 * len(indices)),
-                             gridspec_kw=dict(width_ratios=[1, 1.3] + [1] * (len(cols) - 2)), squeeze=False)
+    fig, axes = plt.subplots(len(indices), len(cols),
+                             figsize=_figsize(1.2 * len(cols) + 0.9, 1.35 * len(indices) + 0.5),
+                             gridspec_kw=dict(width_ratios=[1, 1.6] + [1] * (len(cols) - 2)), squeeze=False)
     for row, i in enumerate(indices):
         top = row == 0
         panels = axes[row]
@@ -821,12 +876,12 @@ def plot_css_renderer(size: int = 64):
     values (bottom), each object centred on a ``size`` x ``size`` canvas."""
     from .css import COLOR_RGB as CSS_RGB, COLORS as CSS_COLORS, SHAPES as CSS_SHAPES, SIZES, render_css
 
-    fig = plt.figure(figsize=(12, 4.6))
+    fig = plt.figure(figsize=(COLUMN_WIDTH, 3.2))
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1])
     axes = top.subplots(1, len(CSS_SHAPES) * len(SIZES))
     for ax, (shape, size_name) in zip(axes, [(s, z) for s in CSS_SHAPES for z in SIZES]):
         _image(ax, render_css([{"shape": shape, "color": "red", "size": size_name, "pos": (0.5, 0.5)}], size),
-               f"{size_name} {shape}")
+               f"{size_name}\n{shape}")
     top.suptitle(f"shapes and sizes ({size} px canvas; the circle is a true disc)", fontsize=10)
     axes = bottom.subplots(1, len(CSS_COLORS))
     for ax, name, rgb in zip(axes, CSS_COLORS, CSS_RGB):
@@ -834,7 +889,7 @@ def plot_css_renderer(size: int = 64):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel(str(tuple(int(v) for v in rgb)), fontsize=7)
+        ax.set_xlabel("\n".join(str(int(v)) for v in rgb), fontsize=8)
     bottom.suptitle("the eight colours (TIRG's RGB values)", fontsize=10)
     return fig
 
@@ -842,7 +897,8 @@ def plot_css_renderer(size: int = 64):
 def plot_css_statistics(splits: dict):
     """Four panels over named splits (``{"train": data, "test": data}``): instruction types,
     objects per source scene, edited pixels per triple, words per instruction."""
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    fig, axes = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 5.8))
+    axes = axes.ravel()
     names = list(splits)
     width = 0.8 / len(names)
     for k, (name, d) in enumerate(splits.items()):
@@ -869,7 +925,7 @@ def plot_css_statistics(splits: dict):
     axes[3].set_ylabel("share of triples")
     axes[3].set_title("instruction length")
     for ax in axes:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     fig.suptitle("CSS-2D splits")
     fig.tight_layout()
     return fig
@@ -883,7 +939,7 @@ def _draw_word_row(ax, words, weights, y: float, colour, threshold: float, scale
         hot = w > threshold
         h = 0.9 * w / scale
         ax.add_patch(patches.Rectangle((x + 0.05, y + 0.3), width - 0.1, h, color=colour if hot else "0.75"))
-        ax.text(x + width / 2, y + 0.32 + h, f"{w:.2f}", ha="center", va="bottom", fontsize=6.5,
+        ax.text(x + width / 2, y + 0.32 + h, f"{w:.2f}", ha="center", va="bottom", fontsize=8,
                 fontweight="bold" if hot else "normal")
         ax.text(x + width / 2, y + 0.12, word, ha="center", va="center", fontsize=8.5,
                 fontweight="bold" if hot else "normal", color=colour if hot else "k")
@@ -899,7 +955,7 @@ def plot_word_attention(tokens, where_weights, how_weights, *, threshold: float 
     them; the weights match (one value per word piece, or a list of such)."""
     if tokens and isinstance(tokens[0], str):
         tokens, where_weights, how_weights = [tokens], [where_weights], [how_weights]
-    fig, axes = plt.subplots(len(tokens), 1, figsize=(9, 1.9 * len(tokens)), squeeze=False)
+    fig, axes = plt.subplots(len(tokens), 1, figsize=(COLUMN_WIDTH, 1.9 * len(tokens)), squeeze=False)
     right = 5.0
     for ax, words, ww, wh in zip(axes[:, 0], tokens, where_weights, how_weights):
         ww, wh = _np(ww)[:len(words)], _np(wh)[:len(words)]
@@ -920,13 +976,15 @@ def plot_word_attention(tokens, where_weights, how_weights, *, threshold: float 
 def plot_masks(masks: dict, *, image=None, title: str = "spatial masks"):
     """One row of named masks (h, w) in [0, 1] with a shared colour bar; with ``image`` the image
     comes first and every mask is drawn over it."""
+    import textwrap
+
     n = len(masks) + (image is not None)
-    fig, axes = plt.subplots(1, n, figsize=(2.7 * n + 0.8, 2.9), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(min(COLUMN_WIDTH, 2.7 * n + 0.8), 2.6), squeeze=False)
     axes = list(axes[0])
     if image is not None:
         _image(axes.pop(0), image, "image")
     for ax, (name, m) in zip(axes, masks.items()):
-        im = _mask_panel(ax, m, image, name)
+        im = _mask_panel(ax, m, image, textwrap.fill(name, 20))
         if image is None:
             h, w = _np(m).shape
             ax.set_xlabel(f"{w} feature columns", fontsize=8)
@@ -943,21 +1001,21 @@ def plot_gates(alpha, *, labels: Sequence[str] | None = None, title: str = "rout
     a = a[None] if a.ndim == 2 else a
     n, layers, blocks = a.shape
     labels = list(labels) if labels is not None else [f"edit {k}" for k in range(n)]
-    fig, axes = plt.subplots(1, layers, figsize=(3.2 * layers + 0.4 * n, 3.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, layers, figsize=_figsize(3.2 * layers + 0.4 * n, 3.2), sharey=True, squeeze=False)
     width = 0.8 / n
     for i, ax in enumerate(axes[0]):
         for k in range(n):
             pos = np.arange(blocks) + (k - (n - 1) / 2) * width
             ax.bar(pos, a[k, i], width, label=labels[k])
             for px, v in zip(pos, a[k, i]):
-                ax.text(px, v + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5)
+                ax.text(px, v + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=8, rotation=90 if n > 2 else 0)
         ax.set_xticks(np.arange(blocks), [f"block {j + 1}" for j in range(blocks)])
         ax.set_title(f"layer {i + 1}", fontsize=10)
         ax.set_ylim(0, 1.1)
         ax.axhline(1 / blocks, color="k", ls=":", lw=0.8)
     axes[0, 0].set_ylabel("α (dotted: uniform 1/m)")
     if n > 1:
-        axes[0, -1].legend(fontsize=7)
+        axes[0, -1].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -970,7 +1028,7 @@ def plot_routing_tsne(embedding, labels, *, title: str = "t-SNE of the routing g
     labels = np.asarray(labels).astype(str)
     names = _ordered(labels)
     colours = _label_colours(names)
-    fig, axes = plt.subplots(1, len(embedding), figsize=(5.2 * len(embedding) + 1.8, 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(embedding), figsize=_figsize(3.7 * len(embedding), 4.5), squeeze=False)
     for ax, (panel, xy) in zip(axes[0], embedding.items()):
         xy = _np(xy)
         for name in names:
@@ -981,10 +1039,11 @@ def plot_routing_tsne(embedding, labels, *, title: str = "t-SNE of the routing g
         ax.set_xlabel("t-SNE 1")
         ax.set_ylabel("t-SNE 2")
         ax.set_title(panel, fontsize=10)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="center right", fontsize=8, markerscale=2,
-               title="instruction type", title_fontsize=8, frameon=False)
+    ncol = min(len(names), 5)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", fontsize=8, markerscale=2, ncol=ncol,
+               title="instruction type", title_fontsize=8.5, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 1 - 1.6 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, (0.35 + 0.2 * -(-len(names) // ncol)) / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -1009,8 +1068,9 @@ def plot_gate_usage(alpha, labels, *, title: str = "which blocks each instructio
     usage = gate_usage(a, labels)
     layers, blocks = a.shape[1:]
     means = usage.drop(columns="n").to_numpy().reshape(len(usage), layers, blocks)
-    fig, axes = plt.subplots(1, layers, figsize=(2.2 + 1.2 * blocks * layers, 0.55 * len(usage) + 1.6),
-                             squeeze=False)
+    w, h = _figsize(2.2 + 1.2 * blocks * layers, 0.55 * len(usage) + 1.8)
+    # constrained layout fills the figure, and the saved image adds 0.1 in on each side
+    fig, axes = plt.subplots(1, layers, figsize=(w - 0.2, h), squeeze=False, layout="constrained")
     for i, ax in enumerate(axes[0]):
         im = ax.imshow(means[:, i], cmap="viridis", vmin=0, vmax=1, aspect="auto")
         for r in range(len(usage)):
@@ -1049,20 +1109,23 @@ def plot_loss_terms(history: list, *, ae_history: list | None = None, weights: d
     with ``w_img`` ...) adds each term's weight in the total to its title."""
     terms = _loss_curves(history)
     n = len(terms) + bool(ae_history) + any("test_l1" in h for h in history)
-    cols = min(4, n)
-    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(3.4 * cols, 2.7 * -(-n // cols)), squeeze=False)
+    import textwrap
+
+    cols = 2 if n == 4 else min(3, n)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=_figsize(2.5 * cols, 2.4 * -(-n // cols)), squeeze=False)
     panels = iter(axes.flat)
     if ae_history:
         ax = next(panels)
         for k, (x, y) in _loss_curves(ae_history).items():
             ax.plot(x, y, ".-" if len(x) < 30 else "-", label=k)
         ax.set_title("stage 1: autoencoder", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     for k, (x, y) in terms.items():
         ax = next(panels)
         ax.plot(x, y, ".-" if len(x) < 30 else "-", color="tab:blue")
         w = (weights or {}).get(f"w_{k}")
-        ax.set_title(f"{k}: {LOSS_NAMES.get(k, k)}" + (f" (× {w:g})" if w is not None else ""), fontsize=9)
+        ax.set_title(textwrap.fill(f"{k}: {LOSS_NAMES.get(k, k)}" + (f" (× {w:g})" if w is not None else ""), 30),
+                     fontsize=9)
     for ax in axes.flat[:n]:
         ax.set_xlabel("training step")
         ax.set_ylabel("loss")
@@ -1119,10 +1182,11 @@ def plot_lab_channels(rgb, *, title: str = "one image in CIE-Lab"):
     from .flowers import rgb_to_lab
 
     lab = rgb_to_lab(_np(rgb))
-    fig, axes = plt.subplots(1, 4, figsize=(11.5, 2.8))
+    # constrained layout fills the figure, and the saved image adds 0.1 in on each side
+    fig, axes = plt.subplots(1, 4, figsize=(COLUMN_WIDTH - 0.2, 2.5), layout="constrained")
     _image(axes[0], _np(rgb), "sRGB image")
-    for ax, k, name, cmap, lim in zip(axes[1:], range(3), ("L: lightness (the input)", "a: green − / red +",
-                                                            "b: blue − / yellow +"),
+    for ax, k, name, cmap, lim in zip(axes[1:], range(3), ("L: lightness\n(the input)", "a: green −\n/ red +",
+                                                            "b: blue −\n/ yellow +"),
                                       ("gray", "PiYG_r", "cividis"), ((0, 100), (-80, 80), (-80, 80))):
         im = ax.imshow(lab[..., k], cmap=cmap, vmin=lim[0], vmax=lim[1], interpolation="nearest")
         ax.set_xticks([])
@@ -1130,7 +1194,6 @@ def plot_lab_channels(rgb, *, title: str = "one image in CIE-Lab"):
         ax.set_title(name, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -1144,8 +1207,10 @@ def show_colorizations(data, indices: Iterable[int], outputs: dict, *, title: st
     outputs = {k: (v if len(v) == len(indices) and len(v) != len(data) else _np(v)[indices]) for k, v in outputs.items()}
     named = data.named_petal_colors[indices]
     rows = 2 + len(outputs)
-    fig, axes = plt.subplots(rows + 1, len(indices), figsize=(1.9 * len(indices), 1.9 * rows + 1.1), squeeze=False,
-                             gridspec_kw={"height_ratios": [1] * rows + [0.6]})
+    width = min(COLUMN_WIDTH, 1.9 * len(indices))
+    cell = width / len(indices)  # inches per flower
+    fig, axes = plt.subplots(rows + 1, len(indices), figsize=(width, cell * (rows + 1.2) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [1] * rows + [1.2]})
     grey = rgb_to_lab(data.images[indices])[..., 0]
     for j, i in enumerate(indices):
         _image(axes[0, j], data.images[i])
@@ -1154,7 +1219,7 @@ def show_colorizations(data, indices: Iterable[int], outputs: dict, *, title: st
             ok = _flower_consistency(rgb[j:j + 1], data, [i])[0]
             _image(axes[2 + r, j], rgb[j], ("✓" if ok else "✗") if named[j] else "–")
             axes[2 + r, j].title.set_color("tab:green" if ok else "tab:red" if named[j] else "k")
-        _text_panel(axes[rows, j], data.texts[i], width=22)
+        _text_panel(axes[rows, j], data.texts[i], width=max(12, int(cell * 72 / 5.3)))
     for r, name in enumerate(["original", "input L"] + list(outputs)):
         axes[r, 0].set_ylabel(name, fontsize=9)
     fig.suptitle(title or "colourisations of test flowers (✓ / ✗: petal colour matches the caption)")
@@ -1170,13 +1235,15 @@ def plot_recolorings(rows: dict, colours: Sequence[str], *, consistent: dict | N
     from .flowers import rgb_to_lab
 
     names = list(rows)
-    fig, axes = plt.subplots(len(names), 2 + len(colours), figsize=(1.7 * (2 + len(colours)), 2.2 * len(names)),
+    width = min(COLUMN_WIDTH, 1.7 * (2 + len(colours)))
+    cell = width / (2 + len(colours))  # inches per image
+    fig, axes = plt.subplots(len(names), 2 + len(colours), figsize=(width, (cell + 0.45) * len(names) + 0.4),
                              squeeze=False)
     for r, name in enumerate(names):
         original, recoloured = rows[name]
         _image(axes[r, 0], original, "original" if r == 0 else None)
         grey = rgb_to_lab(np.asarray(original))[..., :1] / 100  # the model's input: the lightness L
-        _image(axes[r, 1], grey.repeat(3, -1), "grey input (L)" if r == 0 else None)
+        _image(axes[r, 1], grey.repeat(3, -1), "grey input L" if r == 0 else None)
         axes[r, 0].set_ylabel(name, fontsize=9)
         for k, colour in enumerate(colours):
             ok = None if consistent is None else bool(np.asarray(consistent[name])[k])
@@ -1197,14 +1264,16 @@ def plot_caption_attention(image, words: Sequence[str], attention, *, top: int =
     att = _np(attention)[:, :len(words)]
     side = int(round(np.sqrt(att.shape[0])))
     order = np.argsort(-att.mean(0))[:top]
-    fig, axes = plt.subplots(1, 2 + len(order), figsize=(2.6 * (2 + len(order)), 2.8),
-                             gridspec_kw={"width_ratios": [1, 2] + [1] * len(order)})
+    cols = max(len(order), 3)
+    fig = plt.figure(figsize=(COLUMN_WIDTH, 2.3 + 2.0 * (len(order) > 0) + 0.8))
+    grid = fig.add_gridspec(2 if len(order) else 1, cols, height_ratios=[1.25, 1] if len(order) else None)
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1:])] + [fig.add_subplot(grid[1, k])
+                                                                          for k in range(len(order))]
     _image(axes[0], image, "input")
     axes[1].bar(range(len(words)), att.mean(0), color=["tab:orange" if j in order else "0.6" for j in range(len(words))])
-    axes[1].set_xticks(range(len(words)), words, rotation=60, fontsize=7, ha="right")
-    axes[1].set_ylabel("mean attention over regions")
+    axes[1].set_xticks(range(len(words)), words, rotation=60, fontsize=8, ha="right")
+    axes[1].set_ylabel("mean attention\nover regions")
     axes[1].set_title("attention per word", fontsize=9)
-    H, W = np.asarray(image).shape[:2]
     for ax, j in zip(axes[2:], order):
         _mask_panel(ax, att[:, j].reshape(side, side) / max(att[:, j].max(), 1e-8), image=image,
                     title=f"“{words[j]}” (max {att[:, j].max():.2f})")
@@ -1242,10 +1311,13 @@ def show_referring_examples(data, indices: Iterable[int], predictions: dict | No
     """One row per expression of a :class:`lbie.referring.ReferringData`: the scene, the expression (with
     its kind), the ground-truth mask and each named predicted mask (``{"LBIE": (N, H, W) bool, ...}``,
     for the whole data set or one per index) drawn over the scene, with the expression's IoU."""
+    import textwrap
+
     indices = [int(i) for i in indices]
     predictions = {k: _per_index(v, indices, len(data)) for k, v in (predictions or {}).items()}
     cols = ["scene", "expression", "ground truth"] + list(predictions)
-    fig, axes = plt.subplots(len(indices), len(cols), figsize=(1.9 * len(cols) + 1.4, 2.0 * len(indices)),
+    fig, axes = plt.subplots(len(indices), len(cols),
+                             figsize=_figsize(1.25 * len(cols) + 1.2, 1.6 * len(indices) + 0.6),
                              gridspec_kw=dict(width_ratios=[1, 1.5] + [1] * (len(cols) - 2)), squeeze=False)
     for row, i in enumerate(indices):
         panels, gt = axes[row], np.asarray(data.masks[i], bool)
@@ -1256,7 +1328,7 @@ def show_referring_examples(data, indices: Iterable[int], predictions: dict | No
         for ax, (name, pred) in zip(panels[3:], predictions.items()):
             p = np.asarray(_np(pred[i]), bool)
             iou = (p & gt).sum() / max((p | gt).sum(), 1) if (p | gt).any() else 1.0
-            _mask_panel(ax, p, data.images[i], name if row == 0 else None)
+            _mask_panel(ax, p, data.images[i], textwrap.fill(name, 16) if row == 0 else None)
             ax.set_xlabel(f"IoU {iou:.2f}", fontsize=8)
     axes[0, 1].set_title("expression", fontsize=9)
     fig.suptitle(title or f"referring expressions ({len(data)} in this split)")
@@ -1276,7 +1348,7 @@ def plot_expression_attention(data, indices: Iterable[int], attention, *, langua
     indices = [int(i) for i in indices]
     att = _per_index(_np(attention), indices, len(data))
     T = att[indices[0]].shape[0]
-    fig, axes = plt.subplots(len(indices), 2, figsize=(11, (0.6 * T + 0.6) * len(indices) + 0.6),
+    fig, axes = plt.subplots(len(indices), 2, figsize=(COLUMN_WIDTH, (0.6 * T + 0.6) * len(indices) + 0.6),
                              gridspec_kw=dict(width_ratios=[1, 6]), squeeze=False)
     for (ax_img, ax), i in zip(axes, indices):
         _mask_panel(ax_img, data.masks[i], data.images[i])
@@ -1291,7 +1363,7 @@ def plot_expression_attention(data, indices: Iterable[int], attention, *, langua
             right = max(right, _draw_word_row(ax, [labels[j] for j in keep], shown[t], y, "tab:blue", threshold,
                                               max(shown.max(), threshold)))
             ax.text(-0.1, y + 0.5, f"step {t + 1}\npadding {1 - shown[t].sum():.2f}", ha="right", va="center",
-                    fontsize=7.5)
+                    fontsize=8)
         ax.set_xlim(-1.6, right)
         ax.set_ylim(-0.05, 1.4 * T)
         ax.axis("off")
@@ -1304,7 +1376,9 @@ def plot_expression_attention(data, indices: Iterable[int], attention, *, langua
 def plot_segmentation_curves(histories: dict, *, title: str = "training"):
     """Training of several methods (``{"LBIE": history, ...}``, records of :func:`lbie.train.fit`): the
     loss against the step (running mean), and the test overall IoU and precision@0.5 after each epoch."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 4.2))
     for k, (name, history) in enumerate(histories.items()):
         colour = plt.get_cmap("tab10").colors[k]
         curve = [pt for h in history for pt in h.get("loss_curve") or []]
@@ -1322,12 +1396,15 @@ def plot_segmentation_curves(histories: dict, *, title: str = "training"):
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("test score")
     axes[1].set_ylim(0, 1)
-    axes[1].set_title("test overall IoU and precision@0.5 after each epoch")
+    axes[1].set_title("test overall IoU and precision@0.5\nafter each epoch")
     axes[1].xaxis.get_major_locator().set_params(integer=True)
-    for ax in axes:
-        ax.legend(fontsize=7)
+    handles = [Line2D([], [], color=plt.get_cmap("tab10").colors[k], lw=1.5, label=name)
+               for k, name in enumerate(histories)]
+    handles += [Line2D([], [], color="0.3", marker="o", ls="-", label="overall IoU (right)"),
+                Line2D([], [], color="0.3", marker="s", ls="--", label="precision@0.5 (right)")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, (0.25 + 0.2 * -(-len(handles) // 2)) / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -1339,18 +1416,19 @@ def plot_metrics_by_kind(metrics: dict, *, key: str = "overall_iou", title: str 
 
     kinds = [k for k in KINDS if any(k in m["by_kind"] for m in metrics.values())] + ["all"]
     width = 0.8 / len(metrics)
-    fig, ax = plt.subplots(figsize=(1.3 * len(kinds) + 2, 3.8))
+    fig, ax = plt.subplots(figsize=(min(COLUMN_WIDTH, 1.3 * len(kinds) + 2), 4.0))
     for k, (name, m) in enumerate(metrics.items()):
         vals = [_mean_std(m[key] if kind == "all" else m["by_kind"].get(kind, {}).get(key, np.nan)) for kind in kinds]
         pos = np.arange(len(kinds)) + (k - (len(metrics) - 1) / 2) * width
         ax.bar(pos, [v for v, _ in vals], width, yerr=[e for _, e in vals], capsize=3, label=name)
-        for px, (v, _) in zip(pos, vals):
-            ax.text(px, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+        for px, (v, e) in zip(pos, vals):  # each value above the end of its error bar
+            ax.text(px, v + e + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=8,
+                    rotation=90 if len(metrics) > 1 else 0)
     ax.set_xticks(np.arange(len(kinds)), kinds)
     ax.set_xlabel("expression kind")
     ax.set_ylabel(f"{key} (test)")
-    ax.set_ylim(0, 1.12)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.25)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=min(len(metrics), 3), frameon=False)
     ax.set_title(title or f"{key} by expression kind")
     fig.tight_layout()
     return fig
@@ -1386,7 +1464,7 @@ def plot_table3(result: dict):
     series = [(f"paper: {r.get('label', r['method'])}", get(r["paper"]), "//") for r in rows if r.get("paper")]
     series += [(f"ours: {r.get('label', r['method'])}", get(r), None) for r in rows]
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 4.4))
     for k, (name, vals, hatch) in enumerate(series):
         m, e = np.array([_mean_std(v) for v in vals]).T
         pos = np.arange(len(keys)) + (k - (len(series) - 1) / 2) * width
@@ -1396,9 +1474,9 @@ def plot_table3(result: dict):
     ax.set_xlabel("metric (Hu et al.'s protocol)")
     ax.set_ylabel("%")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=7.5, ncol=2)
+    ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
     complete = "" if result.get("complete", True) else " — INCOMPLETE run"
     ax.set_title(f"LBIE Table 3: paper (ReferIt) vs ours (generated expressions, preset "
-                 f"{result.get('provenance', {}).get('preset')}){complete}", fontsize=10)
+                 f"{result.get('provenance', {}).get('preset')}){complete}", fontsize=9.5)
     fig.tight_layout()
     return fig

@@ -99,3 +99,40 @@ def test_no_stored_errors(nb_path):
         and any(out.get("output_type") == "error" for out in c.get("outputs", []))
     ]
     assert not errors, f"cells with stored error outputs: {errors}"
+
+
+BUILT = ROOT / "book" / "_build" / "html"
+
+
+def _built_pages():
+    """The built book's chapter pages, or a skip when the book has not been built."""
+    pages = sorted((BUILT / "notebooks").glob("*.html"))
+    if not pages:
+        pytest.skip(f"the book has not been built ({BUILT.relative_to(ROOT)}/notebooks/ holds no pages); "
+                    "build it with `make book-smoke` or `make book`")
+    return pages
+
+
+def test_math_is_served_locally():
+    """MathJax comes from the built book's own _static folder, not from a CDN, so formulas render offline."""
+    pages = _built_pages()
+    chapter2 = BUILT / "notebooks" / "02_fusion_step_by_step.html"
+    assert chapter2 in pages, "chapter 2 (a page with math) is missing from the built book"
+    assert re.search(r'class="math[ "]', chapter2.read_text(encoding="utf-8")), "chapter 2 renders no math"
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        scripts = [src for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', html) if "mathjax" in src.lower()]
+        if page == chapter2:
+            assert scripts, f"{page.name} loads no MathJax script"
+        remote = [src for src in scripts if re.match(r"(https?:)?//", src)]
+        assert not remote, f"{page.name} loads MathJax from a CDN: {remote}"
+        for src in scripts:
+            assert (page.parent / src.split("?")[0]).is_file(), f"{page.name}: {src} is not in the built book"
+
+
+def test_custom_css_registered():
+    """book/_static/custom.css (table padding, scrolling of wide tables) exists and the book links it."""
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
+    assert "book/_static" in config["html_static_path"]
+    assert "custom.css" in config["html_css_files"]
+    assert (ROOT / "book" / "_static" / "custom.css").is_file()
