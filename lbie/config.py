@@ -36,7 +36,7 @@ _TIMGAN_ARCH = dict(n_down=2, layers=2, blocks=3)
 _TIMGAN = {
     "smoke": dict(n_train=64, n_test=32, size=64, epochs=1, ae_epochs=1, retrieval_epochs=1, batch_size=16, lr=5e-4,
                   dim=4, n_res=1, head_dim=16, where_res=1, ndf=8, finetune_text=False, amp=None, **_TIMGAN_ARCH),
-    "cpu": dict(n_train=20_000, n_test=2_000, size=64, epochs=5, ae_epochs=1, retrieval_epochs=3, batch_size=32,
+    "cpu": dict(n_train=20_000, n_test=2_000, size=64, epochs=8, ae_epochs=1, retrieval_epochs=3, batch_size=32,
                 lr=5e-4, dim=8, n_res=1, head_dim=128, where_res=1, ndf=16, finetune_text=False, amp="bf16",
                 **_TIMGAN_ARCH),
     "paper": dict(n_train=20_000, n_test=2_000, size=128, epochs=60, ae_epochs=30, retrieval_epochs=20, batch_size=16,
