@@ -2,6 +2,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -228,3 +229,44 @@ def test_load_or_train_publish_roundtrip(tmp_path, monkeypatch):
     path.unlink()
     with pytest.raises(CheckpointError, match="missing"):
         load_or_train_cosal(directory=ckpts, device="cpu", run_dir=None, **kw)
+
+
+def test_stop_step_share_by_depth():
+    """Regions of a 2x2 region map per cell (6x6 for 48 px); shares per step, overall and by depth."""
+    data = lbie.generate_cosal(2, seed=0)
+    stops = np.zeros((2, 6, 6), dtype=np.uint8)
+    depth = lbie.cosal_experiment.cell_map(data.depth, 6)
+    stops[depth >= 1] = 3  # relational cells stop at the last step, direct ones at the first
+    share = lbie.stop_step_share(stops, data, 4)
+    assert share["by_depth"]["0"] == [1.0, 0.0, 0.0, 0.0]
+    assert all(v == [0.0, 0.0, 0.0, 1.0] for d, v in share["by_depth"].items() if int(d) >= 1)
+    assert sum(share["all"]) == pytest.approx(1.0) and share["all"][3] == pytest.approx((depth >= 1).mean())
+
+
+def test_forced_step_metrics_decode_each_step():
+    model = cx.build_model(cx.cosal_config("smoke", steps=3)).eval()
+    data = lbie.generate_cosal(8, seed=3)
+    forced = lbie.forced_step_metrics(model, data, batch_size=4)
+    assert sorted(forced) == [1, 2, 3] and all(0 <= m["iou"] <= 1 for m in forced.values())
+    # forcing the step every region would choose anyway reproduces the model's own prediction
+    pred, stops = lbie.predict_cosal(model, data, with_stops=True)
+    t = int(np.bincount(stops.ravel()).argmax()) + 1
+    if (stops == t - 1).all():
+        assert forced[t]["iou"] == pytest.approx(lbie.evaluate_predictions(pred, data)["iou"])
+
+
+def test_gate_study_smoke(tmp_path, monkeypatch):
+    from lbie.reproduce import reproduce_cosal_gates
+
+    monkeypatch.setenv("LBIE_RUNS", str(tmp_path / "runs"))
+    from lbie.results import render
+
+    out = tmp_path / "gates.json"
+    result = reproduce_cosal_gates(preset="smoke", rows=("T = 1", "+ stop bias +1 (ours)"), out=out, epochs=1)
+    assert result["complete"] and [r["name"] for r in result["rows"]] == ["T = 1", "+ stop bias +1 (ours)"]
+    ours = result["rows"][1]
+    assert len(ours["stop_step_share"]["all"]) == 4 and sum(ours["stop_step_share"]["all"]) == pytest.approx(1.0)
+    assert json.loads(out.read_text())["rows"] == result["rows"]
+    frame = lbie.gate_study_frame(result)
+    assert list(frame.index) == ["T = 1", "+ stop bias +1 (ours)"] and "iou relational" in frame
+    assert "+ stop bias +1 (ours)" in render(result)
