@@ -164,7 +164,7 @@ def train_colorization(*, preset: str | None = "auto", method: str = "lbie", see
     ``run_dir="auto"`` uses ``runs/colorization/<name>``; with ``resume=True`` a finished run is loaded and
     an interrupted one continues."""
     cfg = colorization_config(preset, method=method, seed=seed, **overrides)
-    run_dir = resolve_run_dir(run_dir, "colorization", run_name(cfg))
+    run_dir = resolve_run_dir(run_dir, "colorization", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
     train, test = flower_splits(cfg)

@@ -167,7 +167,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                        attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
                        input_skip=input_skip, stop_bias=stop_bias, gate_norm=gate_norm,
                        identity_w7=identity_w7, gate_on=gate_on, step_cost=step_cost)
-    run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg))
+    run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
 

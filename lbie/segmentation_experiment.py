@@ -210,7 +210,7 @@ def train_segmentation(*, preset: str | None = "auto", method: str = "lbie", see
     ``resume=True`` a finished run is loaded and an interrupted one continues.
     """
     cfg = segmentation_config(preset, method=method, seed=seed, steps=steps, **overrides)
-    run_dir = resolve_run_dir(run_dir, "segmentation", run_name(cfg))
+    run_dir = resolve_run_dir(run_dir, "segmentation", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
     train_data = load_referring("train", cfg["n_train"], seed=seed)

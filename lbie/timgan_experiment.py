@@ -345,7 +345,7 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
     ``run_dir="auto"`` uses ``runs/timgan/<name>``; with ``resume=True`` a finished run is loaded
     and an interrupted one continues."""
     cfg = timgan_config(preset, variant=variant, seed=seed, **settings)
-    run_dir = resolve_run_dir(run_dir, "timgan", run_name(cfg))
+    run_dir = resolve_run_dir(run_dir, "timgan", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
     train, test = css_splits(cfg)

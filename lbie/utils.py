@@ -164,11 +164,27 @@ def runs_dir() -> Path:
     return root / "runs" if (root / ".git").exists() else Path("runs")
 
 
-def resolve_run_dir(run_dir: str | Path | None, experiment: str, name: str) -> Path | None:
-    """A training function's ``run_dir``: ``"auto"`` → ``<runs_dir()>/<experiment>/<name>``; ``None`` keeps nothing."""
-    if run_dir == "auto":
-        return runs_dir() / experiment / name
-    return Path(run_dir) if run_dir is not None else None
+def resolve_run_dir(run_dir: str | Path | None, experiment: str, name: str, config: dict | None = None) -> Path | None:
+    """A training function's ``run_dir``: ``"auto"`` → ``<runs_dir()>/<experiment>/<name>``; ``None`` keeps nothing.
+
+    A run's name stands for its configuration under the current defaults, so after the defaults
+    change an ``"auto"`` folder may hold a run of another configuration: given ``config``, such a
+    folder is renamed ``<name>.stale-<time>`` (nothing is deleted) and the run starts afresh.  An
+    explicit ``run_dir`` is never moved: resuming it with another configuration is an error."""
+    if run_dir != "auto":
+        return Path(run_dir) if run_dir is not None else None
+    path = runs_dir() / experiment / name
+    ckpt = path / "checkpoint.pt"
+    if config is not None and ckpt.exists():
+        try:
+            stored = torch.load(ckpt, map_location="cpu", weights_only=True).get("config")
+        except Exception:  # unreadable: leave it to the training loop's clear error
+            return path
+        if stored != config:
+            stale = path.with_name(f"{name}.stale-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+            path.rename(stale)
+            print(f"{path} held a run of other settings; moved it to {stale.name} and training afresh")
+    return path
 
 
 def cache_dir() -> Path:

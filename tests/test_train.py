@@ -270,3 +270,21 @@ def test_gate_study_smoke(tmp_path, monkeypatch):
     frame = lbie.gate_study_frame(result)
     assert list(frame.index) == ["T = 1", "+ stop bias +1 (ours)"] and "iou relational" in frame
     assert "+ stop bias +1 (ours)" in render(result)
+
+
+def test_auto_run_dir_of_other_settings_is_moved_aside(tmp_path, monkeypatch):
+    """After the defaults change, an "auto" run folder of the old settings is kept under another
+    name and the run trains afresh instead of failing on the configuration check."""
+    monkeypatch.setenv("LBIE_RUNS", str(tmp_path))
+    first = train_cosal(preset="smoke", steps=1, epochs=1)
+    folder = first.run_dir
+    ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
+    ckpt["config"]["fg_weight"] = 3.0  # as if written under other defaults
+    torch.save(ckpt, folder / "checkpoint.pt")
+    again = train_cosal(preset="smoke", steps=1, epochs=1)
+    assert again.run_dir == folder and (folder / "checkpoint.pt").exists()
+    stale = [p for p in tmp_path.glob("cosal/*") if ".stale-" in p.name]
+    assert len(stale) == 1 and torch.load(stale[0] / "checkpoint.pt", weights_only=True)["config"]["fg_weight"] == 3.0
+    with pytest.raises(CheckpointError, match="different configuration"):  # an explicit folder is never moved
+        torch.save(ckpt, folder / "checkpoint.pt")
+        train_cosal(preset="smoke", steps=1, epochs=1, run_dir=folder)
