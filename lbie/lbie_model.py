@@ -86,11 +86,19 @@ class RecurrentAttentiveFusion(nn.Module):
     (Algorithm 1: a region that never stops outputs its last Ô).
 
     With ``attention=False`` every region sees the last language vector (the paper's
-    concatenation baseline when T = 1).  Two options beyond the paper, off by default:
-    ``global_context=True`` gives the C-GRU the last language vector (the whole expression, what
-    the concatenation baseline tiles) beside the attended Û^t; ``stop_bias`` sets the termination
-    gates' initial bias (None: PyTorch's default, near 0, so step 1 starts with about half the mass;
-    negative: regions start by running all T steps).
+    concatenation baseline when T = 1).  Options, all off by default (the equations as written,
+    PyTorch's initialisation):
+
+    * ``identity_w7``: W7 starts as the identity, so at initialisation S^{t+1} = h and a later step
+      starts as a copy of the one before (with a random W7 the later steps start worse than step 1,
+      the gates send every region to step 1 and steps 2..T are never trained; chapter 4);
+    * ``gate_on="hidden"``: the gate reads the GRU's hidden state h = Ô^t, as the paper's
+      implementation details have it (§4.1), instead of s^{t+1};
+    * ``stop_bias``: the gates' initial bias (None: PyTorch's default, near 0; positive: regions
+      start by stopping early; negative: by running all T steps);
+    * ``gate_norm``: the gate reads the state normalised over channels;
+    * ``global_context=True`` gives the C-GRU the last language vector (the whole expression, what
+      the concatenation baseline tiles) beside the attended Û^t.
     """
 
     def __init__(self, dim: int, text_dim: int, *, steps: int = 4, attention: bool = True,
