@@ -35,7 +35,7 @@ from torch import nn
 
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from .colorization_model import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, to_rgb_uint8, tokenize
-from .config import experiment_config, hashed_run_name, resolve_preset
+from .config import experiment_config, hashed_run_name, resolve_preset, run_settings
 from .flowers import COLORS, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
 from .metrics import mean_std
 from .results import _fmt, _fmt_pct
@@ -228,7 +228,7 @@ def load_or_train_colorization(*, directory: str | Path = CHECKPOINTS, device="a
     """Load the published checkpoint of this configuration if there is one (sha256 checked), else train it
     with :func:`train_colorization` (same keyword arguments)."""
     preset = kwargs.pop("preset", "auto")
-    cfg = colorization_config(preset, **{k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS})
+    cfg = colorization_config(preset, **run_settings(kwargs))
     found = find_checkpoint(f"flowers-{run_name(cfg)}", cfg, directory)
     if found is None:
         return train_colorization(preset=preset, device=device, **kwargs)

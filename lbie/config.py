@@ -178,6 +178,16 @@ def experiment_config(experiment: str, preset: str | None, settings: dict[str, A
     return cfg
 
 
+# keyword arguments of the train_* functions that choose how to run, not what to train
+RUN_OPTIONS = ("preset", "run_dir", "resume", "stop_after_epoch", "evaluate")
+
+
+def run_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The settings among a load_or_train_* call's keywords (everything but :data:`RUN_OPTIONS`), for
+    the experiment's config function, which rejects a misspelt one instead of dropping it."""
+    return {k: v for k, v in kwargs.items() if k not in RUN_OPTIONS}
+
+
 def config_hash(cfg: dict[str, Any]) -> str:
     """8 hex digits of the sha256 of ``cfg`` as sorted JSON."""
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]

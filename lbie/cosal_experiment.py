@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import experiment_config, hashed_run_name
+from .config import experiment_config, hashed_run_name, run_settings
 from .cosal import DATA_VERSION, CoSaL, load_cosal
 from .lbie_model import LBIE, lbie_loss
 from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
@@ -231,7 +231,7 @@ def load_or_train_cosal(*, directory: str | Path = CHECKPOINTS, device="auto", *
     """Load the published checkpoint of this configuration if there is one (its sha256 is
     checked), else train it with :func:`train_cosal` (same keyword arguments)."""
     preset = kwargs.pop("preset", "auto")
-    cfg = cosal_config(preset, **{k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS})
+    cfg = cosal_config(preset, **run_settings(kwargs))
     found = find_checkpoint(run_name(cfg), cfg, directory)
     if found is None:
         return train_cosal(preset=preset, device=device, **kwargs)

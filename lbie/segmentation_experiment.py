@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from .config import experiment_config, hashed_run_name, resolve_preset
+from .config import experiment_config, hashed_run_name, resolve_preset, run_settings
 from .lbie_model import LBIE, TERMINATIONS, lbie_loss
 from .metrics import mean_std
 from .referring import DATA_VERSION, KINDS, VOCAB, ReferringData, load_referring
@@ -269,8 +269,7 @@ def publish_segmentation(run: SegmentationRun, directory: str | Path = CHECKPOIN
 def load_or_train_segmentation(*, directory: str | Path = CHECKPOINTS, device="auto", **kwargs) -> SegmentationRun:
     """The published checkpoint of this configuration if there is one (sha256 checked), else
     :func:`train_segmentation` with the same keyword arguments."""
-    settings = {k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS}
-    cfg = segmentation_config(kwargs.get("preset", "auto"), **settings)
+    cfg = segmentation_config(kwargs.get("preset", "auto"), **run_settings(kwargs))
     found = find_checkpoint("referring-" + run_name(cfg), cfg, directory)
     if found is None:
         return train_segmentation(device=device, **kwargs)

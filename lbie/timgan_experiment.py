@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import config_hash, experiment_config, hashed_run_name
+from .config import config_hash, experiment_config, hashed_run_name, run_settings
 from .css import DATA_VERSION, CSSData, load_css
 from .edit_inputs import check_edit_inputs
 from .retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
@@ -426,7 +426,7 @@ def load_or_train_timgan(*, directory: str | Path = CHECKPOINTS, device="auto", 
     """Load the published checkpoint of this configuration if there is one (sha256 checked), else
     train it with :func:`train_timgan` (same keyword arguments)."""
     preset = kwargs.pop("preset", "auto")
-    cfg = timgan_config(preset, **{k: v for k, v in kwargs.items() if k in SCALE_KEYS or k in DEFAULTS})
+    cfg = timgan_config(preset, **run_settings(kwargs))
     found = find_checkpoint(f"css-{run_name(cfg)}", cfg, directory)
     if found is None:
         return train_timgan(preset=preset, device=device, **kwargs)

@@ -429,3 +429,12 @@ def test_update_readme_failure_keeps_the_old_readme(tmp_path, monkeypatch, fail)
     monkeypatch.undo()
     assert readme.read_text() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "results"]  # no temporary file left
+
+
+@pytest.mark.parametrize("loader, typo", [("load_or_train_timgan", "epoch"), ("load_or_train_cosal", "lrr"),
+                                          ("load_or_train_segmentation", "epoch"),
+                                          ("load_or_train_colorization", "widht")])
+def test_misspelt_setting_is_an_error_not_dropped(loader, typo):
+    """A misspelt keyword must not silently load the published checkpoint of the default settings."""
+    with pytest.raises(ValueError, match=f"unknown .*{typo}"):
+        getattr(lbie, loader)(preset="smoke", **{typo: 1})
