@@ -247,7 +247,21 @@ class EditOutput:
     image: torch.Tensor | None = None  # G(phi_hat) (B, 3, H, W) in [-1, 1]
 
 
-class TIMGAN(nn.Module):
+class FeatureEditor(nn.Module):
+    """A generator that edits in the feature space of a frozen autoencoder (TIM-GAN and the Table 1
+    baselines): ``self.autoencoder`` holds E and G."""
+    autoencoder: AutoEncoder
+
+    @property
+    def encoder(self) -> ImageEncoder:
+        return self.autoencoder.encoder
+
+    @property
+    def decoder(self) -> ImageDecoder:
+        return self.autoencoder.decoder
+
+
+class TIMGAN(FeatureEditor):
     """The generator side of TIM-GAN: encoder, text heads, where/how modules, decoder.
 
     ``variant`` is one of :data:`VARIANTS`.  ``text_dim`` is the word-feature size of the text
@@ -268,14 +282,6 @@ class TIMGAN(nn.Module):
         self.where = WhereModule(c, head_dim, where_res) if has_where else None
         self.how = (FixedHow(c, head_dim, layers, blocks) if variant == "no_how" else
                     TextAdaptiveRouting(c, head_dim, layers, blocks, text_adaptive=variant != "no_text_adaptive"))
-
-    @property
-    def encoder(self) -> ImageEncoder:
-        return self.autoencoder.encoder
-
-    @property
-    def decoder(self) -> ImageDecoder:
-        return self.autoencoder.decoder
 
     def edit_features(self, feat: torch.Tensor, text: TokenFeatures, *, gt_mask: torch.Tensor | None = None,
                       use_gt: torch.Tensor | None = None, tau: float = 1.0, sample: bool = True) -> EditOutput:

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .text_encoder import TokenFeatures
-from .timgan import VARIANTS, AdaResBlock, AutoEncoder, EditOutput, ImageDecoder, ImageEncoder, ResBlock
+from .timgan import VARIANTS, AdaResBlock, AutoEncoder, EditOutput, FeatureEditor, ResBlock
 
 BASELINES = ("tirg", "geneva", "tagan", "dmgan")
 
@@ -59,7 +59,7 @@ def _fuse(cin: int, cout: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class _Baseline(nn.Module):
+class _Baseline(FeatureEditor):
     """TIM-GAN's E/G and interface; subclasses implement ``compose(feat, text) -> (phi_hat, t, weights)``."""
     variant = ""
 
@@ -69,14 +69,6 @@ class _Baseline(nn.Module):
             raise ValueError(f"{type(self).__name__} is the {self.variant!r} baseline, not {variant!r}")
         self.autoencoder = AutoEncoder(dim, n_down, n_res, output)
         self.channels = self.autoencoder.encoder.out_dim
-
-    @property
-    def encoder(self) -> ImageEncoder:
-        return self.autoencoder.encoder
-
-    @property
-    def decoder(self) -> ImageDecoder:
-        return self.autoencoder.decoder
 
     def compose(self, feat: torch.Tensor, text: TokenFeatures):
         raise NotImplementedError
