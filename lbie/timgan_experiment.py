@@ -325,14 +325,16 @@ def edit_fidelity(edits: np.ndarray, source: np.ndarray, target: np.ndarray, kin
 
 
 def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> dict:
-    """RS@1/RS@5 overall and by instruction kind, the stricter RS with the source kept in the
-    gallery (``rs1_keep_source``, ``rs5_keep_source``), and the pixel L1 to the targets (in [0, 1])."""
+    """RS@1/RS@5 overall and by instruction kind (with the kind's :func:`edit_fidelity` change
+    ratio), the stricter RS with the source kept in the gallery (``rs1_keep_source``,
+    ``rs5_keep_source``), and the pixel L1 to the targets (in [0, 1])."""
     scores = index.score(edits)
     hits = scores.pop("hits")
     strict = index.score(edits, keep_source=True)
     strict.pop("hits")
+    fidelity = edit_fidelity(edits, test.source, test.target, test.kind)
     by_kind = {str(k): {f"rs{n}": 100.0 * float(h[test.kind == k].mean()) for n, h in hits.items()}
-               for k in np.unique(test.kind)}
+               | {"change_ratio": fidelity[str(k)]["change_ratio"]} for k in np.unique(test.kind)}
     l1 = float(np.abs(edits.astype(np.float32) - test.target).mean() / 255)
     return scores | {f"{k}_keep_source": v for k, v in strict.items()} | {"by_kind": by_kind, "l1": l1}
 

@@ -172,7 +172,9 @@ def test_render_table2():
     assert len(lines) == 2  # one line per (coverage, T, attention)
     full = next(ln for ln in lines if ln.startswith("| full"))
     cells = [c.strip() for c in full.strip("|").split("|")]
-    assert cells == ["full", "1", "yes", "0.4030", "0.451 ± 0.012", "–", "–", "0.7097", "0.750"]
+    assert cells == ["full", "1", "yes", "+ input skip", "0.4030", "0.451 ± 0.012", "–", "–", "0.7097", "0.750"]
+    paper_decoder = render_table2({**_result(), "rows": [{**_result()["rows"][0], "input_skip": False}]})
+    assert "| full | 1 | yes | paper | 0.4030 | 0.451 ± 0.012 |" in paper_decoder
     assert "smoke" in text and "INCOMPLETE" not in text
     assert "INCOMPLETE" in render_table2({**_result(), "complete": False})
     det = render_table2(_result(), "iou_determined")
@@ -212,9 +214,13 @@ def test_update_readme_without_markers(tmp_path, content):
 # --------------------------------------------------------------------------- Table 2 reproduction
 def test_table2_jobs():
     jobs = table2_jobs("smoke", 2, ("full",), "gumbel", epochs=1)
-    assert len(jobs) == 9 * 2
-    assert {(j["steps"], j["attention"], j["num_direct"]) for j in jobs} == {
+    assert len(jobs) == (9 + 3) * 2  # the nine cells and, at 4 direct, the paper's decoder; per seed
+    assert [j["seed"] for j in jobs] == [0] * 12 + [1] * 12  # seed by seed
+    skip = [j for j in jobs if j["input_skip"]]
+    assert {(j["steps"], j["attention"], j["num_direct"]) for j in skip} == {
         (T, a, d) for (T, a) in PAPER_TABLE2 for d in (4, 6, 8)}
+    assert {(j["steps"], j["attention"], j["num_direct"]) for j in jobs if not j["input_skip"]} == {
+        (T, a, 4) for (T, a) in PAPER_TABLE2}
     assert all(j["epochs"] == 1 and j["coverage"] == "full" and j["preset"] == "smoke" for j in jobs)
 
 
@@ -230,9 +236,11 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
     assert saved["experiment"] == "cosal-table2"
     assert saved["provenance"]["preset"] == "smoke" and saved["provenance"]["overrides"]["n_train"] == 32
     rows = saved["rows"]
-    assert len(rows) == 9
-    assert {(r["T"], r["attention"], r["num_direct"]) for r in rows} == {
+    assert len(rows) == 12
+    assert {(r["T"], r["attention"], r["num_direct"]) for r in rows if r["input_skip"]} == {
         (T, a, d) for (T, a) in PAPER_TABLE2 for d in (4, 6, 8)}
+    assert {(r["T"], r["attention"], r["num_direct"]) for r in rows if not r["input_skip"]} == {
+        (T, a, 4) for (T, a) in PAPER_TABLE2}
     for r in rows:
         for key in ("coverage", "T", "attention", "num_direct", "iou", "iou_determined", "iou_code_metric",
                     "paper"):
@@ -244,7 +252,7 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
         assert 0.0 <= r["iou_code_metric"]["mean"] <= 1.0
         assert r["paper"] == PAPER_TABLE2[(r["T"], r["attention"])][r["num_direct"]]
     runs = sorted(p.name for p in (tmp_path / "runs" / "cosal").iterdir())
-    assert len(runs) == 9 and all((tmp_path / "runs" / "cosal" / n / "metrics.json").exists() for n in runs)
+    assert len(runs) == 12 and all((tmp_path / "runs" / "cosal" / n / "metrics.json").exists() for n in runs)
     for n in runs:
         m = json.loads((tmp_path / "runs" / "cosal" / n / "metrics.json").read_text())
         assert m["config"]["epochs"] == 1 and m["config"]["n_train"] == 32
