@@ -172,7 +172,7 @@ def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_
     The total includes the discriminator's loss (see the module docstring); ``gan_scale`` multiplies
     the generator's adversarial weight (the ramp of ``cfg["gan_ramp"]``)."""
     with torch.no_grad():
-        fx, fy = model.encoder(x), model.encoder(y)
+        fx, fy = model.encoder(torch.cat([x, y])).chunk(2)  # one batch: per-sample norms, same result
         m_gt = gt_mask(fx, fy)
     out = model.edit_features(fx, text, gt_mask=m_gt, use_gt=use_gt, tau=tau)
     fake = model.decoder(out.feature)
