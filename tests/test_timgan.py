@@ -145,21 +145,6 @@ def test_gumbel_temperature_and_deterministic_gates():
     assert set(hard.unique().tolist()) <= {0.0, 1.0}
 
 
-@pytest.mark.parametrize("affine", [True, False])
-def test_norm_is_instance_norm_and_keeps_channels_last(affine):
-    from lbie.timgan import _norm
-
-    torch.manual_seed(0)
-    norm, reference = _norm(6, affine), torch.nn.InstanceNorm2d(6, affine=affine)
-    if affine:  # same parameter names: checkpoints of either load into the other
-        torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
-        reference.load_state_dict(norm.state_dict())
-    x = torch.randn(3, 6, 8, 8) * 5 + 2
-    torch.testing.assert_close(norm(x), reference(x), rtol=1e-4, atol=1e-5)
-    y = norm(x.contiguous(memory_format=torch.channels_last))
-    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
-
-
 def test_gt_mask_normalised():
     fx, fy = torch.rand(2, 4, 8, 8), torch.rand(2, 4, 8, 8)
     fy[:, :, :4] = fx[:, :, :4]
