@@ -30,13 +30,14 @@ _COSAL = {
 # TIM-GAN on CSS-2D (DESIGN §5).  ``paper`` follows the released code: 128 px, E with 64 -> 256
 # channels, 512-d text heads, 2 x 3 routing blocks, BERT fine-tuned at lr/10, batch 16, Adam 2e-4,
 # 60 epochs after 30 of autoencoder pretraining.  ``cpu`` keeps the architecture at 1/8 of the width
-# on 64 px images, trained with bf16 autocast (1.6x faster here), so a full run fits the time goal
-# on two CPU cores.  ``amp``: None (fp32) or "bf16" (training only; see timgan_experiment).
+# on 64 px images, trained with bf16 autocast (1.6x faster here), for 16 epochs: seed 0 scored RS@1
+# 86.7 after 8 epochs and 93.7 after 16, its pixel error still falling at the end.
+# ``amp``: None (fp32) or "bf16" (training only; see timgan_experiment).
 _TIMGAN_ARCH = dict(n_down=2, layers=2, blocks=3)
 _TIMGAN = {
     "smoke": dict(n_train=64, n_test=32, size=64, epochs=1, ae_epochs=1, retrieval_epochs=1, batch_size=16, lr=5e-4,
                   dim=4, n_res=1, head_dim=16, where_res=1, ndf=8, finetune_text=False, amp=None, **_TIMGAN_ARCH),
-    "cpu": dict(n_train=20_000, n_test=2_000, size=64, epochs=8, ae_epochs=1, retrieval_epochs=3, batch_size=32,
+    "cpu": dict(n_train=20_000, n_test=2_000, size=64, epochs=16, ae_epochs=1, retrieval_epochs=3, batch_size=32,
                 lr=5e-4, dim=8, n_res=1, head_dim=128, where_res=1, ndf=16, finetune_text=False, amp="bf16",
                 **_TIMGAN_ARCH),
     "paper": dict(n_train=20_000, n_test=2_000, size=128, epochs=60, ae_epochs=30, retrieval_epochs=20, batch_size=16,
