@@ -139,15 +139,15 @@ def training_flops(experiment: str, preset: str = "paper", batch: int = 2) -> di
     import numpy as np
     import torch
 
-    from . import colorization_experiment as col, cosal_experiment as cos, segmentation_experiment as seg
-    from . import timgan_experiment as tim
-    from .cosal import load_cosal
-    from .flowers import load_flowers
-    from .lbie_model import lbie_loss
-    from .referring import load_referring
-    from .retrieval import RetrievalAutoEncoder, to_float
-    from .text_encoder import TextEncoder
-    from .timgan import AutoEncoder, PatchDiscriminator
+    from .experiments import colorization as col, cosal as cos, segmentation as seg
+    from .experiments import timgan as tim
+    from .data.cosal import load_cosal
+    from .data.flowers import load_flowers
+    from .models.lbie import lbie_loss
+    from .data.referring import load_referring
+    from .metrics.retrieval import RetrievalAutoEncoder, to_float
+    from .models.text_encoder import TextEncoder
+    from .models.timgan import AutoEncoder, PatchDiscriminator
 
     old_cache = os.environ.get("LBIE_CACHE")
     with tempfile.TemporaryDirectory() as cache:

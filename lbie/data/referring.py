@@ -1,7 +1,7 @@
 """Language-based segmentation data: seeded referring-expression scenes, and Hu et al.'s ReferIt release.
 
 **Synthetic** (DESIGN §4.3; the LBIE paper's ReferIt task at toy scale).  Scenes are CSS-2D grid scenes
-(:mod:`lbie.css`: rectangles, circles, triangles; eight colours; two sizes; at most one object per cell of the
+(:mod:`lbie.data.css`: rectangles, circles, triangles; eight colours; two sizes; at most one object per cell of the
 3x3 grid), drawn with a small per-scene palette so that distractors share attributes with the target.  Each
 scene gets one referring expression and the exact mask of the object(s) it picks out.  Expression kinds:
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import cached_arrays
 from .css import _PALETTE, _SUBSETS, COLORS, POSITIONS, SHAPE_WORDS, SHAPES, SIZES, _check_size, _labels
 from .edit_formats import _bad, _read_image
-from .utils import cached_arrays
 
 KINDS = ("attribute", "position", "relation", "plural", "two_sentence")
 RELATIONS = {"left": ("left of", "to the left of"), "right": ("right of", "to the right of"),
@@ -198,7 +198,7 @@ _BUILDERS = {"attribute": _attribute, "position": _position, "relation": _relati
 # --------------------------------------------------------------------------- data set
 @dataclass
 class ReferringData:
-    """Synthetic referring segmentation.  Cell codes as :class:`lbie.css.CSSData` (-1 empty; cell k: row k//3).
+    """Synthetic referring segmentation.  Cell codes as :class:`lbie.data.css.CSSData` (-1 empty; cell k: row k//3).
 
     images: (N, H, W, 3) uint8          masks: (N, H, W) bool, exactly the referred objects' pixels
     texts: (N,) str plain expressions   tokens: (N, MAX_SENTENCES, MAX_WORDS) int64 ids into VOCAB, 0-padded

@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .metrics import _np
+from ..metrics.cosal_iou import _np
+from ..utils import cached_arrays
 from .edit_formats import _bad
 from .referring import encode_texts, read_rgb
-from .utils import cached_arrays
 
 PARTS = ("background", "petals", "center", "leaves", "stem")
 COLORS = ("white", "red", "orange", "yellow", "blue", "purple", "pink", "green", "brown", "black", "gray")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import _np
+from .cosal_iou import _np
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 

@@ -1,6 +1,6 @@
 """Readers for the real edit data sets, each returning :class:`EditPairs` (DESIGN §5.2).
 
-TIRG's CSS ``css_toy_dataset_novel2_small.dup.npy`` (scenes rendered through :func:`lbie.css.render_css`),
+TIRG's CSS ``css_toy_dataset_novel2_small.dup.npy`` (scenes rendered through :func:`lbie.data.css.render_css`),
 TIM-GAN's processed folders (``{phase}_A/``, ``{phase}_B/``, ``{phase}_text.npy``) and GeNeVA's CoDraw
 ``codraw_{train,val,test}.h5`` (turned into (image_{t-1}, utterance_t, image_t) pairs).  Malformed files
 raise ``FileNotFoundError``/``ValueError`` naming the file and the problem.

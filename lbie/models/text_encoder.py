@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .utils import atomic_torch_save, cache_dir
+from ..utils import atomic_torch_save, cache_dir
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .metrics import cell_map
-from .utils import cached_arrays
+from ..metrics.cosal_iou import cell_map
+from ..utils import cached_arrays
 
 SHAPES = ("rectangle", "half fat ellipse", "fat ellipse", "triangle", "reverse triangle",
           "thin ellipse", "half thin ellipse", "diamond", "circle")

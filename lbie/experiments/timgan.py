@@ -19,16 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import config_hash, experiment_config, hashed_run_name, run_settings
-from .css import DATA_VERSION, CSSData, load_css
-from .edit_inputs import check_edit_inputs
-from .retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
-from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
-from .timgan import TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
-from .timgan_baselines import BASELINES, TextAdaptiveDiscriminator, build_baseline, needs_text_discriminator
-from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from .train import annealed, fit
-from .utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, runs_dir, seed_everything
+from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from ..config import config_hash, experiment_config, hashed_run_name, run_settings
+from ..data.css import DATA_VERSION, CSSData, load_css
+from ..data.edit_inputs import check_edit_inputs
+from ..metrics.retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
+from ..models.text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
+from ..models.timgan import TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
+from ..models.timgan_baselines import BASELINES, TextAdaptiveDiscriminator, build_baseline, needs_text_discriminator
+from ..train import annealed, fit
+from ..utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, runs_dir, seed_everything
 
 SCALE_KEYS = ("n_train", "n_test", "size", "epochs", "ae_epochs", "retrieval_epochs", "batch_size", "lr",
               "dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_res", "ndf", "finetune_text", "amp")
@@ -198,13 +198,13 @@ def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_
 def edit_images(model: TIMGAN, text_encoder: TextEncoder, images, instructions, *, batch_size: int = 250,
                 seed: int = 0, sample: bool = True, return_outputs: bool = False):
     """Apply ``instructions`` to uint8 ``images`` (N, H, W, 3); returns uint8 edits (N, H, W, 3).
-    Inputs are checked by :func:`~lbie.edit_inputs.check_edit_inputs` (one (H, W, 3) image with one
+    Inputs are checked by :func:`~lbie.data.edit_inputs.check_edit_inputs` (one (H, W, 3) image with one
     string is a batch of one; floats in [0, 1] are scaled to uint8; anything else ambiguous raises).
 
     The routing gates are sampled as in training (the released code does the same at test time),
     from a fixed seed so results are reproducible; ``sample=False`` uses the noise-free gate
     probabilities instead.  ``return_outputs`` also returns the
-    :class:`~lbie.timgan.EditOutput` of each batch (masks, gates, word attention)."""
+    :class:`~lbie.models.timgan.EditOutput` of each batch (masks, gates, word attention)."""
     device = next(model.parameters()).device
     images, instructions = check_edit_inputs(images, instructions, max_words=text_encoder.max_length - 2,
                                              count_tokens=lambda t: len(text_encoder.tokenizer.tokenize(t)))

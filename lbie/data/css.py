@@ -33,7 +33,7 @@ Choices made here:
   scenes also get an exact integer id (the nine cell codes in base 49).
 
 Readers for the real formats (TIRG's CSS ``.npy``, TIM-GAN's folders, GeNeVA's CoDraw ``.h5``) are in
-:mod:`lbie.edit_formats`.
+:mod:`lbie.data.edit_formats`.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .utils import cached_arrays
+from ..utils import cached_arrays
 
 SHAPES = ("rectangle", "circle", "triangle")
 CIRCLES = ("disc", "diamond")  # how a "circle" is drawn: a true disc, or TIRG's diamond

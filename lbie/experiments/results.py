@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .utils import atomic_write_text, load_json, results_dir
+from ..utils import atomic_write_text, load_json, results_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = results_dir()  # the repository's results/, or the installed wheel's copy
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -99,11 +99,11 @@ def render(result: dict) -> str:
     if result.get("experiment") == "timgan-css":
         return render_timgan(result)
     if result.get("experiment") == "referit-synth":
-        from .segmentation_experiment import render_segmentation
+        from .segmentation import render_segmentation
 
         return render_segmentation(result)
     if result.get("experiment") == "flowers-synth":
-        from .colorization_experiment import render_colorization
+        from .colorization import render_colorization
 
         return render_colorization(result)
     return "\n\n".join(render_table2(result, m) for m in ("iou", "iou_determined"))

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import experiment_config, hashed_run_name, run_settings
-from .cosal import DATA_VERSION, CoSaL, load_cosal
-from .lbie_model import LBIE, lbie_loss
-from .metrics import ColorIoU, CoSaLShapeIoU, cell_map
-from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from .train import annealed, fit
-from .utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
+from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from ..config import experiment_config, hashed_run_name, run_settings
+from ..data.cosal import DATA_VERSION, CoSaL, load_cosal
+from ..metrics.cosal_iou import ColorIoU, CoSaLShapeIoU, cell_map
+from ..models.lbie import LBIE, lbie_loss
+from ..train import annealed, fit
+from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
 
 MODEL_KEYS = ("steps", "attention", "termination")
 DATA_KEYS = ("num_direct", "coverage", "num_colors")

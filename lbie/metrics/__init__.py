@@ -1,0 +1,1 @@
+"""Metrics: the scores of every table."""

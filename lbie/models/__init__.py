@@ -1,0 +1,1 @@
+"""Models: the networks of the two papers and the text encoder."""
