@@ -8,7 +8,8 @@ from .data.cosal import (COLORS, COLOR_RGB, SHAPES, VOCAB, CoSaL, coverage_stats
                          load_cosal)
 from .models.lbie import (LBIE, Decoder, ImageEncoder, RecurrentAttentiveFusion, SentenceEncoder,
                           bilinear_kernel, lbie_loss)
-from .metrics.cosal_iou import ColorIoU, CoSaLShapeIoU, mean_std
+from .metrics.cosal_iou import ColorIoU, CoSaLShapeIoU
+from .metrics.summary import mean_std
 from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
 from .experiments.cosal import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate,
                                 forced_step_metrics, load_or_train_cosal, predict_cosal, publish_checkpoint,

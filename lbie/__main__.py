@@ -26,7 +26,7 @@ from .experiments.reproduce import EXPERIMENTS
 from .experiments.segmentation import METHODS as SEGMENTATION_METHODS
 from .experiments.timgan import METHODS as TIMGAN_METHODS
 from .models.lbie import TERMINATIONS
-from .utils import _json_default
+from .utils import json_default
 
 PRESET_CHOICES = (*PRESET_NAMES, "auto")
 PRESET_HELP = "smoke | cpu | paper | auto (default: cpu on every device; LBIE_PRESET overrides auto)"
@@ -147,7 +147,7 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
 
 def _print_run(run) -> None:
-    print(json.dumps(run.metrics, indent=2, default=_json_default))
+    print(json.dumps(run.metrics, indent=2, default=json_default))
     if run.run_dir is not None:
         print(f"run directory: {run.run_dir}")
 

@@ -147,7 +147,7 @@ def training_flops(experiment: str, preset: str = "paper", batch: int = 2) -> di
     from .data.referring import load_referring
     from .metrics.retrieval import RetrievalAutoEncoder, to_float
     from .models.text_encoder import TextEncoder
-    from .models.timgan import AutoEncoder, PatchDiscriminator
+    from .models.timgan import AutoEncoder, PatchDiscriminator, adversarial_loss, discriminator_loss
 
     old_cache = os.environ.get("LBIE_CACHE")
     with tempfile.TemporaryDirectory() as cache:
@@ -188,7 +188,8 @@ def training_flops(experiment: str, preset: str = "paper", batch: int = 2) -> di
 
                 def ae_step():
                     fake = ae(x)
-                    return (fake - x).abs().mean() + tim._adversarial(ae_disc, fake) + tim._disc_loss(ae_disc, x, fake)
+                    return ((fake - x).abs().mean() + adversarial_loss(ae_disc, fake)
+                            + discriminator_loss(ae_disc, x, fake))
 
                 phases = {"autoencoder": ae_step, "train": timgan_step,
                           "retrieval": lambda: (retrieval(x) - x).abs().mean()}

@@ -235,7 +235,7 @@ def test_stop_step_share_by_depth():
     """Regions of a 2x2 region map per cell (6x6 for 48 px); shares per step, overall and by depth."""
     data = lbie.generate_cosal(2, seed=0)
     stops = np.zeros((2, 6, 6), dtype=np.uint8)
-    depth = lbie.experiments.cosal.cell_map(data.depth, 6)
+    depth = lbie.data.cosal.cell_map(data.depth, 6)
     stops[depth >= 1] = 3  # relational cells stop at the last step, direct ones at the first
     share = lbie.stop_step_share(stops, data, 4)
     assert share["by_depth"]["0"] == [1.0, 0.0, 0.0, 0.0]

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..metrics.cosal_iou import cell_map
 from ..utils import cached_arrays
 
 SHAPES = ("rectangle", "half fat ellipse", "fat ellipse", "triangle", "reverse triangle",
@@ -138,6 +137,12 @@ def render_shape(shape: int, n: int, cell: int, rng: np.random.Generator) -> np.
 
 
 # --------------------------------------------------------------------------- data set
+def cell_map(values, img_size: int) -> np.ndarray:
+    """Per-cell values (N, 9) → per-pixel (N, H, W) on the 3x3 grid."""
+    s = img_size // 3
+    return np.asarray(values).reshape(-1, 3, 3).repeat(s, 1).repeat(s, 2)
+
+
 @dataclass
 class CoSaL:
     """A CoSaL data set.  Images are stored as a label map; inputs and targets are derived.

@@ -66,7 +66,7 @@ _CHANGE = {"color": ("make {ref} {new}", "change {ref} to {new}", "paint {ref} {
            "size": ("make {ref} {new}", "change {ref} to {new}", "resize {ref} to {new}", "turn {ref} {new}"),
            "shape": ("turn {ref} into a {new}", "change {ref} to a {new}", "make {ref} a {new}",
                      "reshape {ref} into a {new}")}
-_SUBSETS = ((), ("shape",), ("color",), ("size",), ("color", "shape"), ("size", "shape"), ("size", "color"),
+SUBSETS = ((), ("shape",), ("color",), ("size",), ("color", "shape"), ("size", "shape"), ("size", "color"),
             ("size", "color", "shape"))  # referring-expression attribute sets, shortest first
 _EMPTY = 48  # cell code of an empty cell in the template bank; object codes are shape*16 + color*2 + size
 DATA_VERSION = 2  # bump when the generator's output changes: invalidates caches and the runs trained on it
@@ -171,7 +171,7 @@ def _footprint(shape: str, y: float, x: float, s: float, circle: str) -> tuple[i
     return int(rows[0]), c0, (cols >= lo[:, None]) & (cols < hi[:, None])
 
 
-def _check_circle(circle: str) -> None:
+def check_circle(circle: str) -> None:
     if circle not in CIRCLES:
         raise ValueError(f"unknown circle style {circle!r}; valid: {', '.join(CIRCLES)}")
 
@@ -190,7 +190,7 @@ def _mask(o: CSSObject, size: int, circle: str = "disc") -> np.ndarray:
     return m
 
 
-def _check_size(size: int) -> None:
+def check_size(size: int) -> None:
     if not isinstance(size, (int, np.integer)) or size < 16:
         raise ValueError(f"render size must be an integer >= 16, got {size!r}")
 
@@ -200,8 +200,8 @@ def render_css(objects, size: int = 64, circle: str = "disc") -> np.ndarray:
 
     Objects are drawn in the order given, later ones on top (as TIRG).  ``circle``: ``"disc"`` or TIRG's
     ``"diamond"``.  ``ValueError`` for an object that does not fit on the canvas."""
-    _check_size(size)
-    _check_circle(circle)
+    check_size(size)
+    check_circle(circle)
     img = np.full((size, size, 3), 255, dtype=np.uint8)
     for o in objects:
         o = o if isinstance(o, CSSObject) else CSSObject.from_dict(o)
@@ -231,9 +231,9 @@ def _templates(size: int, circle: str = "disc") -> tuple:
     return tuple(bank)
 
 
-def _labels(cells: np.ndarray, size: int, circle: str = "disc") -> np.ndarray:
+def palette_labels(cells: np.ndarray, size: int, circle: str = "disc") -> np.ndarray:
     """Palette labels (N, size, size) uint8 of grid scenes: 0 = white, 1 + colour index."""
-    _check_circle(circle)
+    check_circle(circle)
     cells = np.asarray(cells)
     out = np.zeros((len(cells), size, size), dtype=np.uint8)
     for k, box in enumerate(_templates(int(size), circle)):  # objects of different cells never overlap
@@ -243,13 +243,13 @@ def _labels(cells: np.ndarray, size: int, circle: str = "disc") -> np.ndarray:
     return out
 
 
-_PALETTE = np.concatenate([np.full((1, 3), 255, np.uint8), COLOR_RGB])
+PALETTE = np.concatenate([np.full((1, 3), 255, np.uint8), COLOR_RGB])
 
 
 def render_cells(cells: np.ndarray, size: int = 64, circle: str = "disc") -> np.ndarray:
     """Vectorised rendering of grid scenes: cell codes (N, 9) -> (N, size, size, 3) uint8 (= render_css)."""
-    _check_size(size)
-    return _PALETTE[_labels(cells, size, circle)]
+    check_size(size)
+    return PALETTE[palette_labels(cells, size, circle)]
 
 
 def cells_to_id(cells: np.ndarray) -> np.ndarray:
@@ -297,9 +297,9 @@ _SAMPLED = ("instruction", "reference", "kind", "attribute", "edited", "source_c
 def _describe(rng, cells, k) -> str:
     """A referring expression for the object in cell k, unambiguous among the scene's objects."""
     me, others = _attrs(int(cells[k])), [_attrs(int(c)) for j, c in enumerate(cells) if c >= 0 and j != k]
-    unique = [sub for sub in _SUBSETS if all(any(o[a] != me[a] for a in sub) for o in others)]
+    unique = [sub for sub in SUBSETS if all(any(o[a] != me[a] for a in sub) for o in others)]
     use_pos = not unique or rng.random() < 0.4
-    sub = _pick(rng, _SUBSETS[:4]) if use_pos else _pick(rng, [s for s in unique if len(s) == len(unique[0])])
+    sub = _pick(rng, SUBSETS[:4]) if use_pos else _pick(rng, [s for s in unique if len(s) == len(unique[0])])
     noun = _pick(rng, SHAPE_WORDS[me["shape"]] if "shape" in sub else ("object", "shape"))
     ref = "the " + " ".join([me[a] for a in ("size", "color") if a in sub] + [noun])
     return ref + (f" {_pick(rng, ('in', 'at'))} the {POSITIONS[k]}" if use_pos else "")
@@ -350,7 +350,7 @@ def _sample(n: int, seed, max_objects: int, kinds: tuple) -> dict:
 
 def _assemble(sampled: dict, size: int, circle: str) -> CSSData:
     src, tgt, k = sampled["source_cells"], sampled["target_cells"], sampled["edited"]
-    ls, lt = _labels(src, size, circle), _labels(tgt, size, circle)
+    ls, lt = palette_labels(src, size, circle), palette_labels(tgt, size, circle)
     mask = ls != lt
     bank, rows = _templates(int(size), circle), np.arange(len(k))
     code = lambda c: np.where(c < 0, _EMPTY, c)  # noqa: E731
@@ -358,7 +358,7 @@ def _assemble(sampled: dict, size: int, circle: str) -> CSSData:
         i = rows[k == cell]
         ys, xs = _cell_box(int(cell), size)
         mask[i, ys, xs] |= bank[cell][code(src[i, cell])] | bank[cell][code(tgt[i, cell])]
-    return CSSData(source=_PALETTE[ls], target=_PALETTE[lt], mask=mask, **sampled,
+    return CSSData(source=PALETTE[ls], target=PALETTE[lt], mask=mask, **sampled,
                    source_id=cells_to_id(src), target_id=cells_to_id(tgt))
 
 
@@ -380,8 +380,8 @@ def generate_css(n: int, *, seed: int = 0, size: int = 64, max_objects: int = 5,
 
     The scenes and texts depend on neither ``size`` nor ``circle``: only the pixels do."""
     kinds = _check_params(max_objects, kinds)
-    _check_size(size)
-    _check_circle(circle)
+    check_size(size)
+    check_circle(circle)
     return _assemble(_sample(n, seed, max_objects, kinds), size, circle)
 
 
@@ -393,8 +393,8 @@ def load_css(split: str, n: int, *, seed: int = 0, size: int = 64, max_objects: 
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; valid: train, test")
     kinds = _check_params(max_objects, kinds)
-    _check_size(size)
-    _check_circle(circle)
+    check_size(size)
+    check_circle(circle)
     split_seed = np.random.SeedSequence([seed, ("train", "test").index(split), max_objects]).generate_state(1)[0]
     if not cache:
         return _assemble(_sample(n, split_seed, max_objects, kinds), size, circle)

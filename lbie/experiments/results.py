@@ -3,17 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..metrics.summary import fmt_mean_std
 from ..utils import atomic_write_text, load_json, results_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = results_dir()  # the repository's results/, or the installed wheel's copy
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def _fmt(ms: dict | None) -> str:
-    if not ms:
-        return "–"
-    return f"{ms['mean']:.3f} ± {ms['std']:.3f}" if ms["seeds"] > 1 else f"{ms['mean']:.3f}"
 
 
 def render_table2(result: dict, metric: str = "iou") -> str:
@@ -35,15 +30,9 @@ def render_table2(result: dict, metric: str = "iou") -> str:
         for d in (4, 6, 8):
             r = next((r for r in rows if (r["coverage"], r["T"], r["attention"], r["num_direct"]) == (cov, T, att, d)),
                      None)
-            cells += [f"{r['paper']:.4f}" if r else "–", _fmt(r.get(metric)) if r else "–"]
+            cells += [f"{r['paper']:.4f}" if r else "–", fmt_mean_std(r.get(metric)) if r else "–"]
         lines.append(f"| {cov} | {T} | {'yes' if att else 'no'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _fmt_pct(ms: dict | None) -> str:
-    if not ms:
-        return "–"
-    return f"{ms['mean']:.1f} ± {ms['std']:.1f}" if ms["seeds"] > 1 else f"{ms['mean']:.1f}"
 
 
 def render_timgan(result: dict) -> str:
@@ -64,15 +53,16 @@ def render_timgan(result: dict) -> str:
         fid_cell = (f"{r['fid']['mean']:.1f}" + (f" ± {r['fid']['std']:.1f}" if r["fid"]["seeds"] > 1 else "")
                     if r.get("fid") else "–")
         minutes = r["train_seconds"]["mean"] / 60
-        lines.append(f"| {r['method']} | {_fmt_pct(r['rs1'])} | {p('rs1', '{:.1f}')} | {_fmt_pct(r['rs5'])} | "
-                     f"{p('rs5', '{:.1f}')} | {_fmt_pct(r.get('rs1_keep_source'))} | {fid_cell} | {p('fid', '{:.1f}')} | "
+        lines.append(f"| {r['method']} | {fmt_mean_std(r['rs1'], 1)} | {p('rs1', '{:.1f}')} | "
+                     f"{fmt_mean_std(r['rs5'], 1)} | {p('rs5', '{:.1f}')} | "
+                     f"{fmt_mean_std(r.get('rs1_keep_source'), 1)} | {fid_cell} | {p('fid', '{:.1f}')} | "
                      f"{f'{minutes:.1f}' if minutes else '–'} |")
     kinds = list(result["rows"][0].get("by_kind", {})) if result["rows"] else []
     if kinds:
         lines += ["", "RS@1 by instruction kind (%, mean ± std over seeds)", "",
                   "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
-        lines += [f"| {r['method']} | " + " | ".join(_fmt_pct(r["by_kind"].get(k, {}).get("rs1")) for k in kinds) + " |"
-                  for r in result["rows"]]
+        lines += [f"| {r['method']} | " + " | ".join(fmt_mean_std(r["by_kind"].get(k, {}).get("rs1"), 1) for k in kinds)
+                  + " |" for r in result["rows"]]
     return "\n".join(lines + ["", "RS@N follows the paper (the source scene is excluded from the gallery); "
                                     "'source kept' leaves it in, so that copying the source scores 0.", fid_note])
 
@@ -87,7 +77,7 @@ def render_gate_study(result: dict) -> str:
         depth = {int(d): v["mean"] for d, v in r["iou_by_depth"].items()}
         rel = [v for d, v in depth.items() if d >= 1]
         share = " / ".join(f"{p:.2f}" for p in r["stop_step_share"]["all"])
-        lines.append(f"| {r['name']} | {_fmt(r['iou'])} | {depth.get(0, float('nan')):.3f} | "
+        lines.append(f"| {r['name']} | {fmt_mean_std(r['iou'])} | {depth.get(0, float('nan')):.3f} | "
                      f"{sum(rel) / len(rel):.3f} | {share} |")
     return "\n".join(lines)
 

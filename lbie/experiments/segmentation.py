@@ -32,11 +32,11 @@ import torch
 from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import experiment_config, hashed_run_name, resolve_preset, run_settings
 from ..data.referring import DATA_VERSION, KINDS, VOCAB, ReferringData, load_referring
-from ..metrics.cosal_iou import mean_std
 from ..metrics.segmentation import THRESHOLDS, referring_iou_stats
+from ..metrics.summary import mean_std
 from ..models.lbie import LBIE, TERMINATIONS, lbie_loss
 from ..train import annealed, fit
-from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
+from ..utils import atomic_save_json, get_device, pool_map, provenance, resolve_run_dir, seed_everything
 
 METHODS = {"lbie": dict(steps=3, attention=True), "concat": dict(steps=1, attention=False)}
 METHOD_LABELS = {"lbie": "LBIE (T = 3, attention)", "concat": "Hu et al. concatenation (T = 1)"}
@@ -299,7 +299,6 @@ def reproduce_referit_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
     """Train LBIE and the concatenation baseline × ``seeds`` (seed by seed, so an interrupted reproduction
     already compares both) and write the Table 3 analog to ``out`` atomically after every run.  ``threads``
     per job: by default the CPU count divided by ``jobs``."""
-    from .reproduce import _pool_map
 
     preset = resolve_preset(preset)
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
@@ -332,7 +331,7 @@ def reproduce_referit_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
         atomic_save_json(result, out)
         return result
 
-    for res in _pool_map(_segmentation_job, todo, jobs):
+    for res in pool_map(_segmentation_job, todo, jobs):
         finished[res["job"]["method"]].append(res)
         write(complete=False)
     return write(complete=True)

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import config_hash, experiment_config, hashed_run_name, run_settings
@@ -25,9 +24,10 @@ from ..data.css import DATA_VERSION, CSSData, load_css
 from ..data.edit_inputs import check_edit_inputs
 from ..metrics.retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
 from ..models.text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
-from ..models.timgan import TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
+from ..models.timgan import (TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, adversarial_loss,
+                             discriminator_loss, gate_diversity_loss, gt_mask)
 from ..models.timgan_baselines import BASELINES, TextAdaptiveDiscriminator, build_baseline, needs_text_discriminator
-from ..train import annealed, fit
+from ..train import annealed, epoch_batches, fit
 from ..utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, runs_dir, seed_everything
 
 SCALE_KEYS = ("n_train", "n_test", "size", "epochs", "ae_epochs", "retrieval_epochs", "batch_size", "lr",
@@ -86,22 +86,6 @@ def css_splits(cfg: dict) -> tuple[CSSData, CSSData]:
     return load_css("train", cfg["n_train"], **kw), load_css("test", cfg["n_test"], **kw)
 
 
-def _batches(n: int, batch_size: int, seed: int, epoch: int):
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
-def _adversarial(disc: nn.Module, fake: torch.Tensor, *cond) -> torch.Tensor:
-    """The generator's LSGAN term through the discriminator with detached parameters (``cond``:
-    further discriminator inputs, e.g. the caption of a text-conditioned discriminator)."""
-    params = {k: v.detach() for k, v in disc.named_parameters()}
-    return lsgan_loss(functional_call(disc, params, (fake, *cond)), True)
-
-
-def _disc_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor, *cond) -> torch.Tensor:
-    return lsgan_loss(disc(real, *cond), True) + lsgan_loss(disc(fake.detach(), *cond), False)
-
-
 # --------------------------------------------------------------------------- stage 1: autoencoder
 def pretrain_autoencoder(cfg: dict, train: CSSData, *, device="auto", resume: bool = True) -> tuple[AutoEncoder, list]:
     """E + G trained on the training split's source images with GAN + 10 L1.  The run lives in
@@ -121,12 +105,12 @@ def pretrain_autoencoder(cfg: dict, train: CSSData, *, device="auto", resume: bo
         x = to_float(images[idx]).to(device, memory_format=torch.channels_last)
         fake = ae(x)
         l1 = (fake - x).abs().mean()
-        gan = _adversarial(system["disc"], fake)
-        d = _disc_loss(system["disc"], x, fake)
+        gan = adversarial_loss(system["disc"], fake)
+        d = discriminator_loss(system["disc"], x, fake)
         return cfg["w_gan"] * gan + cfg["w_img"] * l1 + d, {"gan": gan.item(), "l1": l1.item(), "disc": d.item()}
 
     history = fit(system, optimizer=optimizer, epochs=cfg["ae_epochs"],
-                  batches=lambda e: _batches(len(images), cfg["batch_size"], AE_SEED, e),
+                  batches=lambda e: epoch_batches(len(images), cfg["batch_size"], AE_SEED, e),
                   train_step=train_step, run_dir=run_dir, config=ae_cfg, resume=resume,
                   log_every=max(1, min(25, len(images) // cfg["batch_size"] // 4)))
     return ae.eval(), history
@@ -177,7 +161,7 @@ def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_
     out = model.edit_features(fx, text, gt_mask=m_gt, use_gt=use_gt, tau=tau)
     fake = model.decoder(out.feature)
     cond = (text,) if needs_text_discriminator(model.variant) else ()
-    parts = {"gan": _adversarial(disc, fake, *cond), "img": (fake - y).abs().mean()}
+    parts = {"gan": adversarial_loss(disc, fake, *cond), "img": (fake - y).abs().mean()}
     feat_dist = (out.feature - fy).abs().mean(1, keepdim=True)
     parts["feat"] = ((feat_dist * m_gt).sum((1, 2, 3)) / (m_gt.sum((1, 2, 3)) + 1e-5)).mean()
     if out.predicted_mask is not None:
@@ -189,7 +173,7 @@ def timgan_losses(model: TIMGAN, disc: nn.Module, x, y, text, cfg: dict, *, use_
             raise ValueError(f"unknown mask_loss {cfg['mask_loss']!r}; valid: l1 (released code), bce")
     if out.alpha is not None:
         parts["gate"] = gate_diversity_loss(out.alpha, out.t_how)
-    parts["disc"] = _disc_loss(disc, y, fake, *cond)
+    parts["disc"] = discriminator_loss(disc, y, fake, *cond)
     total = sum(cfg.get(f"w_{k}", 1.0) * (gan_scale if k == "gan" else 1.0) * v for k, v in parts.items())
     return total, {k: v.item() for k, v in parts.items()}
 
@@ -391,7 +375,7 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
                 "test_change_ratio": {k: v["change_ratio"] for k, v in fid.items() if isinstance(v, dict)}}
 
     history = fit(system, optimizer=optimizer, epochs=cfg["epochs"],
-                  batches=lambda e: _batches(len(train), cfg["batch_size"], seed, e), train_step=train_step,
+                  batches=lambda e: epoch_batches(len(train), cfg["batch_size"], seed, e), train_step=train_step,
                   evaluate=quick_eval, run_dir=run_dir, config=cfg, resume=resume,
                   stop_after_epoch=stop_after_epoch, log_every=max(1, min(50, steps_per_epoch // 4)))
     model.eval()

@@ -1,4 +1,4 @@
-"""Metrics (DESIGN §4.3).
+"""The CoSaL IoUs (DESIGN §4.3).
 
 CoSaL has two IoU definitions, both accumulated over a whole test set:
 
@@ -14,17 +14,9 @@ Both accept an optional pixel mask (e.g. only the cells the caption determines).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-
-def _np(x):
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
-def cell_map(values, img_size: int) -> np.ndarray:
-    """Per-cell values (N, 9) → per-pixel (N, H, W) on the 3x3 grid."""
-    s = img_size // 3
-    return np.asarray(values).reshape(-1, 3, 3).repeat(s, 1).repeat(s, 2)
+from ..data.cosal import cell_map
+from ..utils import to_numpy
 
 
 class CoSaLShapeIoU:
@@ -39,11 +31,11 @@ class CoSaLShapeIoU:
     def update(self, pred, labels, cell_shape, cell_color, mask=None):
         """pred, labels: (N, H, W) colour labels (0 = background); cell_shape, cell_color: (N, 9);
         mask: optional (N, H, W) bool of pixels to count."""
-        pred, labels = _np(pred), _np(labels)
+        pred, labels = to_numpy(pred), to_numpy(labels)
         H = labels.shape[-1]
-        shape = cell_map(_np(cell_shape), H)  # the shape whose cell each pixel lies in
-        colour = cell_map(_np(cell_color), H) + 1  # that shape's colour label
-        keep = np.ones_like(labels, dtype=bool) if mask is None else _np(mask).astype(bool)
+        shape = cell_map(to_numpy(cell_shape), H)  # the shape whose cell each pixel lies in
+        colour = cell_map(to_numpy(cell_color), H) + 1  # that shape's colour label
+        keep = np.ones_like(labels, dtype=bool) if mask is None else to_numpy(mask).astype(bool)
         gt_fg, pred_c = labels > 0, pred == colour
         # Background: class 0.  Shape k: class k+1.
         self.inter[0] += np.sum(keep & (labels == 0) & (pred == 0))
@@ -69,9 +61,9 @@ class ColorIoU:
         self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
 
     def update(self, pred, labels, mask=None):
-        pred, labels = _np(pred).astype(np.int64), _np(labels).astype(np.int64)
+        pred, labels = to_numpy(pred).astype(np.int64), to_numpy(labels).astype(np.int64)
         if mask is not None:
-            m = _np(mask).astype(bool)
+            m = to_numpy(mask).astype(bool)
             pred, labels = pred[m], labels[m]
         idx = labels.ravel() * self.num_classes + pred.ravel()
         self.confusion += np.bincount(idx, minlength=self.num_classes ** 2).reshape(self.num_classes, -1)
@@ -85,9 +77,3 @@ class ColorIoU:
 
     def compute(self) -> float:
         return float(np.nanmean(self.per_class()))
-
-
-def mean_std(values) -> dict:
-    """``{"mean", "std", "seeds"}`` of per-seed values (population std, 0 for one seed)."""
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std()), "seeds": int(v.size)}

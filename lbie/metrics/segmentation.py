@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cosal_iou import _np
+from ..utils import to_numpy
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -35,9 +35,9 @@ class ReferringIoU:
             if len(pred_masks) != len(gt_masks):
                 raise ValueError(f"{len(pred_masks)} predictions but {len(gt_masks)} ground-truth masks")
             for p, g in zip(pred_masks, gt_masks):
-                self.update(_np(p)[None], _np(g)[None])
+                self.update(to_numpy(p)[None], to_numpy(g)[None])
             return self
-        p, g = _np(pred_masks).astype(bool), _np(gt_masks).astype(bool)
+        p, g = to_numpy(pred_masks).astype(bool), to_numpy(gt_masks).astype(bool)
         if p.shape != g.shape or p.ndim != 3:
             raise ValueError(f"pred and gt must both be (N, H, W); got {p.shape} and {g.shape}")
         self.inter.append((p & g).sum((1, 2)))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .text_encoder import TokenFeatures
 
@@ -325,6 +326,18 @@ class PatchDiscriminator(nn.Module):
 def lsgan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
     """Least-squares GAN loss (the released code's ``gan_mode``)."""
     return ((pred - (1.0 if real else 0.0)) ** 2).mean()
+
+
+def adversarial_loss(disc: nn.Module, fake: torch.Tensor, *cond) -> torch.Tensor:
+    """The generator's LSGAN term through the discriminator with detached parameters (``cond``:
+    further discriminator inputs, e.g. the caption of a text-conditioned discriminator)."""
+    params = {k: v.detach() for k, v in disc.named_parameters()}
+    return lsgan_loss(functional_call(disc, params, (fake, *cond)), True)
+
+
+def discriminator_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor, *cond) -> torch.Tensor:
+    """The discriminator's LSGAN term: ``real`` toward 1, ``fake`` (detached) toward 0."""
+    return lsgan_loss(disc(real, *cond), True) + lsgan_loss(disc(fake.detach(), *cond), False)
 
 
 def gt_mask(feat_x: torch.Tensor, feat_y: torch.Tensor) -> torch.Tensor:
