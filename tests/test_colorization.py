@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from lbie.experiments.colorization import (GAMMA, METHODS, PAPER_TABLE4, colorfulness, colorization_config,
-                                          colorization_losses, colorize, evaluate_colorization, flower_splits,
-                                          load_or_train_colorization, publish_colorization, recolor,
-                                          recolor_consistency, render_colorization, reproduce_flowers_synth,
-                                          run_name, sample_photo, train_colorization)
-from lbie.models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, tokenize
 from lbie.data.flowers import FIG7_COLORS, load_flowers, rgb_to_lab
+from lbie.experiments.colorization import (GAMMA, METHODS, PAPER_TABLE4, colorfulness, colorization_config,
+                                           colorization_losses, colorize, evaluate_colorization, flower_splits,
+                                           load_or_train_colorization, publish_colorization, recolor,
+                                           recolor_consistency, render_colorization, reproduce_flowers_synth,
+                                           run_name, sample_photo, train_colorization)
+from lbie.models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, tokenize
 from lbie.models.timgan import adversarial_loss
 
 B = 3

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import lbie.experiments.segmentation as sx
-from lbie.models.lbie import lbie_loss
 from lbie.data.referring import KINDS, VOCAB, generate_referring
+from lbie.models.lbie import lbie_loss
 
 B = 3
 SMALL = dict(preset="smoke", n_train=32, n_test=16, batch_size=16, device="cpu")

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import lbie
+from lbie.experiments.timgan import build_model, timgan_losses
 from lbie.metrics.retrieval import InceptionFeatures
 from lbie.models.text_encoder import TextEncoder, cached_text_encoder
 from lbie.models.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, gate_diversity_loss, gt_mask
-from lbie.experiments.timgan import build_model, timgan_losses
 
 TEXTS = ["make the small red square in the top left blue", "add a large cyan circle to the center", "erase the triangle"]
 

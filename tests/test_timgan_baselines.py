@@ -5,7 +5,7 @@ import torch
 from lbie.models.text_encoder import TokenFeatures, cached_text_encoder
 from lbie.models.timgan import TIMGAN, EditOutput, lsgan_loss
 from lbie.models.timgan_baselines import (BASELINES, TextAdaptiveDiscriminator, build_baseline,
-                                   needs_text_discriminator)
+                                          needs_text_discriminator)
 
 TINY = dict(dim=4, head_dim=16, n_res=1, where_res=1)
 

@@ -1,0 +1,1 @@
+"""Plotting: every figure and table of the book, one module per topic."""
