@@ -88,6 +88,13 @@ def test_devtools_rewrites_only_the_title_and_setup_cells(tmp_path):
         assert [c.get("id") for c in old["cells"]] == [c.get("id") for c in new["cells"]]
 
 
+def test_the_wheel_ships_every_subpackage():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    packages = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "lbie").rglob("__init__.py")}
+    assert packages - listed == set(), "add them to [tool.setuptools] packages in pyproject.toml"
+
+
 # --------------------------------------------------------------------------- a chapter as Colab runs it
 RUNNER = textwrap.dedent('''
     import json, sys
