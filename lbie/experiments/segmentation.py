@@ -60,7 +60,7 @@ SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr", "eval_every", "
 # front padding of the word form gets no attention.  global_context (LBIE only): the C-GRU reads the
 # expression's final LSTM state beside the attended words; stop_bias -2: the termination gates start by
 # letting every region run all T steps (lbie.models.lbie.RecurrentAttentiveFusion).  With attention alone, LBIE
-# fell well below concat at the cpu preset (chapter 9, section 2, "Deviation from the paper").
+# fell well below concat at the cpu preset (chapter 5, section 2, "Deviation from the paper").
 # identity_w7 / gate_on: as for CoSaL (chapter 4's termination-gate study), W7 starts as the identity and the
 # gate reads the GRU's hidden state, so that the later steps are trained and the gates can choose.
 DEFAULTS = dict(method="lbie", steps=None, seed=0, termination="gumbel", tau=[1.0, 0.1], fg_weight=3.0,

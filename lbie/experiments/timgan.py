@@ -43,7 +43,7 @@ MODEL_KEYS = ("dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_r
 # almost no gradient; a trained discriminator then flags every faint, half-drawn object, and with
 # weight 1 the generator settled on drawing none (add's change ratio 0.01 after two epochs; with a
 # fresh discriminator, 0.4 within 20 steps).  At 0.1 add reaches 0.54 after two epochs, with a lower
-# pixel error than at 1 or 0 (chapter 7).  output / gan_ramp: other remedies measured there.
+# pixel error than at 1 or 0 (chapter 9).  output / gan_ramp: other remedies measured there.
 DEFAULTS = dict(variant="timgan", seed=0, text_encoder=DEFAULT_TEXT_ENCODER, max_objects=5, tau=[1.0, 1.0],
                 w_gan=0.1, w_img=10.0, w_feat=10.0, mask_loss="bce", w_mask=10.0, w_gate=5.0, output="tanh",
                 gan_ramp=0.0)

@@ -1,4 +1,4 @@
-"""Figures of the language-based colourisation (LBIE §4.3, Figs. 6-7; chapter 10): an image in CIE-Lab,
+"""Figures of the language-based colourisation (LBIE §4.3, Figs. 6-7; chapter 6): an image in CIE-Lab,
 colourisations of test flowers, one grey image recoloured by several captions, the word attention, and
 the results table."""
 from __future__ import annotations

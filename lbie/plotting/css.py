@@ -1,4 +1,4 @@
-"""Figures of the CSS-2D edit triples (chapter 5): triples side by side (TIM-GAN Fig. 6 style), the
+"""Figures of the CSS-2D edit triples (chapter 7): triples side by side (TIM-GAN Fig. 6 style), the
 renderer, the splits' statistics, and the instruction types every TIM-GAN figure colours by."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Figures of the language-based segmentation (LBIE §4.2, Table 3 analog; chapter 9): referring expressions
+"""Figures of the language-based segmentation (LBIE §4.2, Table 3 analog; chapter 5): referring expressions
 with their masks and predictions, attention over the words per fusion step, training curves and metrics by
 expression kind of several methods, and Table 3, paper vs ours."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figures of TIM-GAN (chapters 6-8): word attention above the words and spatial masks (paper Fig. 5a),
+"""Figures of TIM-GAN (chapters 8-10): word attention above the words and spatial masks (paper Fig. 5a),
 routing gates and their t-SNE (Fig. 5b), the loss terms of a training run, and the results table."""
 from __future__ import annotations
 
