@@ -31,7 +31,7 @@ _COSAL = {
 # channels, 512-d text heads, 2 x 3 routing blocks, BERT fine-tuned at lr/10, batch 16, Adam 2e-4,
 # 60 epochs after 30 of autoencoder pretraining.  ``cpu`` keeps the architecture at 1/8 of the width
 # on 64 px images, trained with bf16 autocast (1.6x faster here), so a full run fits the time goal
-# on two CPU cores.  ``amp``: None (fp32) or "bf16" (training only; see timgan_experiment).
+# on two CPU cores.  ``amp``: None (fp32) or "bf16" (training only; see lbie.experiments.timgan).
 _TIMGAN_ARCH = dict(n_down=2, layers=2, blocks=3)
 _TIMGAN = {
     "smoke": dict(n_train=64, n_test=32, size=64, epochs=1, ae_epochs=1, retrieval_epochs=1, batch_size=16, lr=5e-4,
