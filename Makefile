@@ -1,6 +1,6 @@
 # lbie developer tasks. Everything runs inside .venv, created from requirements.txt.
 #   make venv        create .venv and install requirements.txt (only when they changed)
-#   make test        unit tests + every notebook at the smoke preset
+#   make test        the import check, unit tests + every notebook at the smoke preset
 #   make book        build the Jupyter Book (notebooks at their default preset)
 #   make book-smoke  the same build at the smoke preset (quick check)
 #   make clean       remove build products and caches (keeps .venv)
@@ -39,7 +39,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/pip install -r requirements.txt
 	touch $@
 
+# The import check first: no import cycle, no import of another module's private name, no import up the
+# package's layers (it prints the module graph).
 test: $(STAMP)
+	MPLBACKEND=Agg $(VPY) -m lbie.devtools imports
 	MPLBACKEND=Agg LBIE_PRESET=smoke $(VPY) -m pytest -q tests
 	$(PLAIN_MPL) LBIE_PRESET=smoke $(VPY) -m pytest -q --nbmake --nbmake-timeout=600 notebooks/
 

@@ -19,14 +19,14 @@ import json
 import sys
 
 from .bench import PARTS
-from .colorization_experiment import METHODS as COLORIZATION_METHODS
 from .config import PRESET_NAMES, resolve_preset
-from .cosal import COVERAGES
-from .lbie_model import TERMINATIONS
-from .reproduce import EXPERIMENTS
-from .segmentation_experiment import METHODS as SEGMENTATION_METHODS
-from .timgan_experiment import METHODS as TIMGAN_METHODS
-from .utils import _json_default
+from .data.cosal import COVERAGES
+from .experiments.colorization import METHODS as COLORIZATION_METHODS
+from .experiments.reproduce import EXPERIMENTS
+from .experiments.segmentation import METHODS as SEGMENTATION_METHODS
+from .experiments.timgan import METHODS as TIMGAN_METHODS
+from .models.lbie import TERMINATIONS
+from .utils import json_default
 
 PRESET_CHOICES = (*PRESET_NAMES, "auto")
 PRESET_HELP = "smoke | cpu | paper | auto (default: cpu on every device; LBIE_PRESET overrides auto)"
@@ -147,7 +147,7 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
 
 def _print_run(run) -> None:
-    print(json.dumps(run.metrics, indent=2, default=_json_default))
+    print(json.dumps(run.metrics, indent=2, default=json_default))
     if run.run_dir is not None:
         print(f"run directory: {run.run_dir}")
 
@@ -158,8 +158,8 @@ def main(argv=None) -> int:
     _check(p, a)
     run_dir = None if getattr(a, "run_dir", None) == "none" else getattr(a, "run_dir", None)
     if a.command == "reproduce":
-        from .reproduce import RESULT_FILES, reproduce
-        from .results import RESULTS, render
+        from .experiments.reproduce import RESULT_FILES, reproduce
+        from .experiments.results import RESULTS, render
 
         out = a.out or RESULTS / RESULT_FILES[a.experiment]
         result = reproduce(a.experiment, preset=a.preset, seeds=a.seeds, jobs=a.jobs, out=out,
@@ -169,28 +169,28 @@ def main(argv=None) -> int:
         print(render(result))
         print(f"wrote {out}")
     elif a.command == "train":
-        from .cosal_experiment import train_cosal
+        from .experiments.cosal import train_cosal
 
         _print_run(train_cosal(preset=a.preset, steps=a.steps, attention=not a.no_attention,
                                termination=a.termination, num_direct=a.num_direct, coverage=a.coverage, seed=a.seed,
                                epochs=a.epochs, run_dir=run_dir))
     elif a.command == "train-timgan":
-        from .timgan_experiment import train_timgan
+        from .experiments.timgan import train_timgan
 
         _print_run(train_timgan(preset=a.preset, variant=a.variant, seed=a.seed, epochs=a.epochs,
                                 text_encoder=a.text_encoder, run_dir=run_dir))
     elif a.command == "train-segmentation":
-        from .segmentation_experiment import train_segmentation
+        from .experiments.segmentation import train_segmentation
 
         _print_run(train_segmentation(preset=a.preset, method=a.method, seed=a.seed, steps=a.steps,
                                       epochs=a.epochs, run_dir=run_dir))
     elif a.command == "train-colorization":
-        from .colorization_experiment import train_colorization
+        from .experiments.colorization import train_colorization
 
         _print_run(train_colorization(preset=a.preset, method=a.method, seed=a.seed, epochs=a.epochs,
                                       run_dir=run_dir))
     elif a.command == "results":
-        from .results import render_all, update_readme
+        from .experiments.results import render_all, update_readme
 
         if a.update_readme:
             print(f"updated {update_readme()}")

@@ -20,11 +20,11 @@ import time
 
 import torch
 
-from .cosal import generate_cosal, load_cosal
-from .cosal_experiment import evaluate_predictions, iterate, predict_cosal
-from .lbie_model import LBIE, lbie_loss
-from .reproduce import PAPER_TABLE2
-from .results import RESULTS
+from .data.cosal import generate_cosal, load_cosal
+from .experiments.cosal import evaluate_predictions, iterate, predict_cosal
+from .experiments.reproduce import PAPER_TABLE2
+from .experiments.results import RESULTS
+from .models.lbie import LBIE, lbie_loss
 from .utils import get_device, load_json, runs_dir
 
 # The released CoSaL generator (``CoSaL/make_data.py`` of the authors' code, Python 3 syntax,
@@ -88,10 +88,10 @@ def time_to_paper_iou(n_train: int, n_eval: int, max_minutes: float, batch_size:
 
 
 def _timgan_setup(batch_size: int, preset: str = "cpu", **overrides):
-    from .css import generate_css
-    from .text_encoder import TextEncoder, cached_text_encoder
-    from .timgan import PatchDiscriminator
-    from .timgan_experiment import build_model, timgan_config
+    from .data.css import generate_css
+    from .models.text_encoder import TextEncoder, cached_text_encoder
+    from .models.timgan import PatchDiscriminator
+    from .experiments.timgan import build_model, timgan_config
 
     cfg = timgan_config(preset, batch_size=batch_size, **overrides)
     data = generate_css(batch_size * 8, seed=5, size=cfg["size"])
@@ -108,8 +108,8 @@ def timgan_step_seconds(n_batches: int, *, channels_last: bool = False, bf16: bo
                         preset: str = "cpu", **overrides) -> float:
     """Seconds per TIM-GAN training step (generator + discriminator, and the text encoder when the
     configuration fine-tunes it), median over ``n_batches`` steps after two warm-up steps."""
-    from .retrieval import to_float
-    from .timgan_experiment import timgan_losses
+    from .metrics.retrieval import to_float
+    from .experiments.timgan import timgan_losses
 
     cfg, data, text, model, disc = _timgan_setup(batch_size, preset, **overrides)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -176,8 +176,8 @@ def released_config_rows(quick: bool, sizes=(64, 128)) -> list[tuple]:
 
 def text_feature_rate(n: int, *, cached: bool, batch_size: int = 32) -> float:
     """Instructions per second through the frozen text encoder, with the cache or recomputing."""
-    from .css import generate_css
-    from .text_encoder import cached_text_encoder
+    from .data.css import generate_css
+    from .models.text_encoder import cached_text_encoder
 
     texts = list(generate_css(n, seed=6).instruction)
     text = cached_text_encoder()
@@ -195,7 +195,7 @@ def text_feature_rate(n: int, *, cached: bool, batch_size: int = 32) -> float:
 
 def edit_latency(repeats: int) -> float:
     """Milliseconds for one edit (one image, one new instruction through the text encoder)."""
-    from .timgan_experiment import edit_images
+    from .experiments.timgan import edit_images
 
     _, data, text, model, _ = _timgan_setup(1)
     model.eval()
@@ -209,7 +209,7 @@ def edit_latency(repeats: int) -> float:
 
 
 def timgan_rows(quick: bool) -> list[tuple]:
-    from .css import generate_css
+    from .data.css import generate_css
 
     rows = []
     n = 6_000 if quick else 60_000
@@ -251,8 +251,8 @@ def _full_run_row(label: str, pattern: str, goal: str,
 def task_rows(quick: bool) -> list[tuple]:
     """LBIE's other two tasks at the ``cpu`` preset architecture: referring segmentation (LBIE and the
     concatenation baseline) and colourisation (LBIE and the no-text baseline)."""
-    from .colorization_experiment import train_colorization
-    from .segmentation_experiment import train_segmentation
+    from .experiments.colorization import train_colorization
+    from .experiments.segmentation import train_segmentation
 
     n = 320 if quick else 1_600
     rows = []
@@ -287,7 +287,7 @@ def lbie_rows(quick: bool, table2: bool) -> list[tuple]:
                  f"{secs:.0f} s (IoU {best:.3f})" if secs is not None else f"not reached (best IoU {best:.3f})",
                  "< 5 min"))
     if table2:
-        from .reproduce import reproduce_cosal_table2
+        from .experiments.reproduce import reproduce_cosal_table2
 
         t = time.perf_counter()
         reproduce_cosal_table2(preset="cpu", seeds=3, jobs=2, out="runs/bench_table2.json")

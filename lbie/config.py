@@ -32,7 +32,7 @@ _COSAL = {
 # 60 epochs after 30 of autoencoder pretraining.  ``cpu`` keeps the architecture at 1/8 of the width
 # on 64 px images, trained with bf16 autocast (1.6x faster here), for 16 epochs: seed 0 scored RS@1
 # 86.7 after 8 epochs and 93.7 after 16, its pixel error still falling at the end.
-# ``amp``: None (fp32) or "bf16" (training only; see timgan_experiment).
+# ``amp``: None (fp32) or "bf16" (training only; see lbie.experiments.timgan).
 _TIMGAN_ARCH = dict(n_down=2, layers=2, blocks=3)
 _TIMGAN = {
     "smoke": dict(n_train=64, n_test=32, size=64, epochs=1, ae_epochs=1, retrieval_epochs=1, batch_size=16, lr=5e-4,
@@ -47,7 +47,7 @@ _TIMGAN = {
 
 # LBIE beyond CoSaL: referring segmentation on generated scenes (LBIE paper Table 3 analog)
 # and text-guided colourisation of generated flowers (Table 4 analog).  Owned by
-# lbie/segmentation_experiment.py and lbie/colorization_experiment.py; values to be tuned there.
+# lbie/experiments/segmentation.py and lbie/experiments/colorization.py; values to be tuned there.
 # Segmentation: 64 px RGB scenes; ``channels`` are the six encoder convs (three 2x2 pools: an 8x8 region
 # map), ``text_dim`` the LSTM / GRU width.  ``paper`` follows the paper's ReferIt model only in shape
 # (T = 3; the paper has VGG-16 on 512 px, 1,024-unit LSTM and GRU): it is meant for a GPU.  ``cpu``: 72k
@@ -61,7 +61,7 @@ _SEGMENTATION = {
     "paper": dict(n_train=50_000, n_test=5_000, epochs=30, batch_size=32, lr=1e-3, eval_every=5,
                   channels=[32, 32, 64, 64, 128, 128], text_dim=256, classifier_hidden=128),
 }
-# Colourisation (lbie/colorization_experiment.py): ``width`` is the generator encoder's first width (x1, x2, x4),
+# Colourisation (lbie/experiments/colorization.py): ``width`` is the generator encoder's first width (x1, x2, x4),
 # ``text_dim`` the bi-LSTM output (the paper: 512 units), ``ndf`` the discriminator's.  ``cpu`` trains 150,000
 # image steps with bf16 autocast (~85 img/s measured with one thread beside another job: ~30 minutes a run).
 # Seed 0: 10,000 flowers x 5 epochs reached a test consistency of only 0.70 and 30,000 x 3 epochs 0.84; with

@@ -3,6 +3,8 @@
 ``python -m lbie.devtools badges``   write the Colab badge and the install command into every notebook
 ``python -m lbie.devtools badges --check``   only report notebooks whose badge or install command is stale
 ``python -m lbie.devtools flops``    count the training FLOPs per example of every experiment at a preset
+``python -m lbie.devtools imports``  print the package's import graph; exit 1 on a cycle, an import of another
+module's private name, or an import that points up the layers (:mod:`lbie.import_graph`)
 
 The repository is named in one place, ``repository.url`` (and ``branch``) of ``book/_config.yml``; the
 book's launch buttons read it there, and ``badges`` copies it into each notebook's title cell (the badge
@@ -139,15 +141,15 @@ def training_flops(experiment: str, preset: str = "paper", batch: int = 2) -> di
     import numpy as np
     import torch
 
-    from . import colorization_experiment as col, cosal_experiment as cos, segmentation_experiment as seg
-    from . import timgan_experiment as tim
-    from .cosal import load_cosal
-    from .flowers import load_flowers
-    from .lbie_model import lbie_loss
-    from .referring import load_referring
-    from .retrieval import RetrievalAutoEncoder, to_float
-    from .text_encoder import TextEncoder
-    from .timgan import AutoEncoder, PatchDiscriminator
+    from .experiments import colorization as col, cosal as cos, segmentation as seg
+    from .experiments import timgan as tim
+    from .data.cosal import load_cosal
+    from .data.flowers import load_flowers
+    from .models.lbie import lbie_loss
+    from .data.referring import load_referring
+    from .metrics.retrieval import RetrievalAutoEncoder, to_float
+    from .models.text_encoder import TextEncoder
+    from .models.timgan import AutoEncoder, PatchDiscriminator, adversarial_loss, discriminator_loss
 
     old_cache = os.environ.get("LBIE_CACHE")
     with tempfile.TemporaryDirectory() as cache:
@@ -188,7 +190,8 @@ def training_flops(experiment: str, preset: str = "paper", batch: int = 2) -> di
 
                 def ae_step():
                     fake = ae(x)
-                    return (fake - x).abs().mean() + tim._adversarial(ae_disc, fake) + tim._disc_loss(ae_disc, x, fake)
+                    return ((fake - x).abs().mean() + adversarial_loss(ae_disc, fake)
+                            + discriminator_loss(ae_disc, x, fake))
 
                 phases = {"autoencoder": ae_step, "train": timgan_step,
                           "retrieval": lambda: (retrieval(x) - x).abs().mean()}
@@ -209,7 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--check", action="store_true", help="only list stale notebooks; exit 1 if there are any")
     f = sub.add_parser("flops", help="training FLOPs per example of every experiment (the figures of lbie/config.py)")
     f.add_argument("--preset", default="paper")
+    i = sub.add_parser("imports", help="the import graph of the package; exit 1 on a cycle, an import of a private "
+                                       "name or an import up the layers")
+    i.add_argument("--package", type=Path, default=None,
+                   help="folder of another package to check (cycles and private names only); default: lbie")
     args = parser.parse_args(argv)
+    if args.command == "imports":
+        from .import_graph import check
+
+        if args.package is None:
+            return check()
+        if not (args.package / "__init__.py").is_file():
+            parser.error(f"--package: {args.package} is not a package folder (no __init__.py)")
+        return check(args.package, layers=None)
     if args.command == "flops":
         for experiment in ("cosal", "segmentation", "colorization", "timgan"):
             counts = training_flops(experiment, args.preset)

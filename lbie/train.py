@@ -124,6 +124,13 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
     return history
 
 
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """Index batches of ``n`` examples in an order that depends only on ``seed`` and ``epoch`` (the
+    ``batches`` argument of :func:`fit` for data held in memory)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
 def annealed(start: float, end: float, progress: float) -> float:
     """Exponential interpolation from ``start`` to ``end`` as ``progress`` goes 0 → 1."""
     progress = min(max(progress, 0.0), 1.0)

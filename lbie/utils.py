@@ -1,4 +1,5 @@
-"""Device, seeding, provenance and atomic file writes shared by every experiment."""
+"""Helpers shared by every module: device, seeding, array coercion, a process-pool map, provenance,
+atomic file writes, JSON, the published folders and the caches."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -10,11 +11,14 @@ import random
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+
+from .version import __version__
 
 
 def get_device(device: str | torch.device = "auto") -> torch.device:
@@ -37,6 +41,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def to_numpy(x) -> np.ndarray:
+    """A numpy array of ``x``; a tensor is detached and moved to the CPU first (its dtype kept)."""
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def pool_map(fn, jobs: list, n_jobs: int):
+    """``map`` in ``n_jobs`` processes (in order of completion is not needed: results keep job order)."""
+    if n_jobs > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(n_jobs) as pool:
+            yield from pool.map(fn, jobs)
+    else:
+        yield from map(fn, jobs)
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -57,11 +75,9 @@ def _git_commit() -> str | None:
 
 def provenance(**extra: Any) -> dict[str, Any]:
     """Where a number came from: git commit, versions, device, time, command line."""
-    import lbie
-
     info = {
         "git_commit": _git_commit(),
-        "lbie_version": lbie.__version__,
+        "lbie_version": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -98,7 +114,7 @@ def _atomic_write(path: str | Path, write) -> Path:
 
 def atomic_save_json(obj: Any, path: str | Path) -> Path:
     """Write JSON so that a crash never leaves a half-written file."""
-    data = (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode()
+    data = (json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n").encode()
     return _atomic_write(path, lambda f: f.write(data))
 
 
@@ -112,7 +128,8 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return _atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: numpy scalars and arrays, paths."""
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating,)):

@@ -10,7 +10,7 @@ def _setup_env(mp, cache):
     mp.setenv("MPLBACKEND", "Agg")
     # The machine's two cores are shared with other jobs; one thread is several times faster
     # than two oversubscribed ones for these tiny models.  Reset before every test because
-    # lbie.reproduce sets the thread count itself.
+    # lbie.experiments.reproduce sets the thread count itself.
     torch.set_num_threads(1)
 
 

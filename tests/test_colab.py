@@ -3,7 +3,7 @@ Colab runs it (an installed, non-editable wheel; a folder outside the repository
 imported) loads the published checkpoints and results and trains nothing.
 
 The last test builds the wheel, installs it into a fresh virtual environment that borrows this
-environment's packages (torch is not installed again) and executes chapter 10 at its default preset:
+environment's packages (torch is not installed again) and executes chapter 6 at its default preset:
 about a minute on two busy cores.
 """
 import json
@@ -24,7 +24,7 @@ from lbie import devtools
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BOOK = yaml.safe_load((ROOT / "book" / "_config.yml").read_text(encoding="utf-8"))
-CHAPTER = ROOT / "notebooks" / "10_language_colorization.ipynb"  # loads two checkpoints and a results file
+CHAPTER = ROOT / "notebooks" / "06_language_colorization.ipynb"  # loads two checkpoints and a results file
 
 
 def _source(cell):
@@ -86,6 +86,13 @@ def test_devtools_rewrites_only_the_title_and_setup_cells(tmp_path):
         assert changed == [old["cells"].index(next(c for c in old["cells"] if c["cell_type"] == t))
                            for t in ("markdown", "code")]
         assert [c.get("id") for c in old["cells"]] == [c.get("id") for c in new["cells"]]
+
+
+def test_the_wheel_ships_every_subpackage():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    packages = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "lbie").rglob("__init__.py")}
+    assert packages - listed == set(), "add them to [tool.setuptools] packages in pyproject.toml"
 
 
 # --------------------------------------------------------------------------- a chapter as Colab runs it

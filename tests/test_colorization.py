@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from lbie.colorization_experiment import (GAMMA, METHODS, PAPER_TABLE4, colorfulness, colorization_config,
-                                          colorization_losses, colorize, evaluate_colorization, flower_splits,
-                                          load_or_train_colorization, publish_colorization, recolor,
-                                          recolor_consistency, render_colorization, reproduce_flowers_synth,
-                                          run_name, sample_photo, train_colorization)
-from lbie.colorization_model import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, tokenize
-from lbie.flowers import FIG7_COLORS, load_flowers, rgb_to_lab
-from lbie.timgan_experiment import _adversarial
+from lbie.data.flowers import FIG7_COLORS, load_flowers, rgb_to_lab
+from lbie.experiments.colorization import (GAMMA, METHODS, PAPER_TABLE4, colorfulness, colorization_config,
+                                           colorization_losses, colorize, evaluate_colorization, flower_splits,
+                                           load_or_train_colorization, publish_colorization, recolor,
+                                           recolor_consistency, render_colorization, reproduce_flowers_synth,
+                                           run_name, sample_photo, train_colorization)
+from lbie.models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, tokenize
+from lbie.models.timgan import adversarial_loss
 
 B = 3
 # with one fusion step the next state S^1 = W7 h and its termination gate feed nothing (the output is h)
@@ -98,7 +98,7 @@ def test_gan_step_gives_each_network_only_its_own_gradient(batch, method):
         p.grad = None
     t = tok if method == "lbie" else torch.zeros_like(tok)
     fake_ab = gen(L, t)
-    (cfg["w_gan"] * _adversarial(disc, normalize_lab(L, fake_ab), t)
+    (cfg["w_gan"] * adversarial_loss(disc, normalize_lab(L, fake_ab), t)
      + cfg["gamma"] * (fake_ab - ab).abs().mean() / AB_SCALE).backward()  # the generator's loss alone
     assert all((a is None) == (p.grad is None) and (a is None or torch.allclose(a, p.grad, atol=1e-6))
                for a, p in zip(g_grads, gen.parameters()))

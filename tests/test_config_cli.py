@@ -11,8 +11,8 @@ import pytest
 import lbie
 from lbie import get_preset, resolve_preset
 from lbie.__main__ import build_parser, main
-from lbie.reproduce import PAPER_TABLE2, reproduce, reproduce_cosal_table2, table2_jobs
-from lbie.results import README_END, README_START, render_all, render_table2, update_readme
+from lbie.experiments.reproduce import PAPER_TABLE2, reproduce, reproduce_cosal_table2, table2_jobs
+from lbie.experiments.results import README_END, README_START, render_all, render_table2, update_readme
 from lbie.utils import cache_dir
 
 
@@ -136,7 +136,7 @@ def test_cli_usage_errors(capsys):
 
 
 def test_cli_results_prints_tables(capsys, tmp_path, monkeypatch):
-    import lbie.results as results
+    import lbie.experiments.results as results
 
     (tmp_path / "cosal_table2.json").write_text(json.dumps(_result()))
     monkeypatch.setattr(results, "RESULTS", tmp_path)
@@ -282,11 +282,11 @@ def test_cli_bad_value_exits_2_without_traceback(args, words):
 @pytest.fixture
 def no_training(monkeypatch):
     """Replace every training entry point by a recorder: a usage error must stop before any of them."""
-    import lbie.colorization_experiment as colorization
-    import lbie.cosal_experiment as cosal
-    import lbie.reproduce as reproduce_module
-    import lbie.segmentation_experiment as segmentation
-    import lbie.timgan_experiment as timgan
+    import lbie.experiments.colorization as colorization
+    import lbie.experiments.cosal as cosal
+    import lbie.experiments.reproduce as reproduce_module
+    import lbie.experiments.segmentation as segmentation
+    import lbie.experiments.timgan as timgan
 
     calls = []
 
@@ -385,7 +385,7 @@ def test_cli_single_run_commands(capsys, no_training, tmp_path):
 
 
 def test_cli_reproduce_defaults(tmp_path, no_training, monkeypatch):
-    import lbie.results as results
+    import lbie.experiments.results as results
 
     monkeypatch.setattr(results, "render", lambda result: "table")
     out = tmp_path / "r.json"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import lbie
-import lbie.cosal as cosal
-from lbie.cosal import COLOR_RGB, COLORS, SHAPES, VOCAB, generate_cosal, labels_to_rgb, load_cosal
+import lbie.data.cosal as cosal
+from lbie.data.cosal import COLOR_RGB, COLORS, SHAPES, VOCAB, generate_cosal, labels_to_rgb, load_cosal
 
 MODES = ("full", "released")
 NUM_DIRECT = (1, 4, 6, 8)

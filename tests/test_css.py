@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-import lbie.css as css
-from lbie.css import (COLOR_RGB, COLORS, GRID, POSITIONS, SHAPES, SIZES, CSSObject, CSSScene, generate_css,
-                      load_css, render_cells, render_css)
-from lbie.edit_formats import (RefusedGlobalError, _load_pickled_npy, load_codraw_h5, load_timgan_folders,
-                               load_tirg_css_npy)
+import lbie.data.css as css
+from lbie.data.css import (COLOR_RGB, COLORS, GRID, POSITIONS, SHAPES, SIZES, CSSObject, CSSScene, generate_css,
+                           load_css, render_cells, render_css)
+from lbie.data.edit_formats import (RefusedGlobalError, _load_pickled_npy, load_codraw_h5, load_timgan_folders,
+                                    load_tirg_css_npy)
 
 N = 400
 WORD_SHAPE = {"square": "rectangle", "rectangle": "rectangle", "circle": "circle", "triangle": "triangle"}

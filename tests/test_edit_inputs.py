@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lbie.edit_inputs import check_edit_inputs
+from lbie.data.edit_inputs import check_edit_inputs
 
 
 def _images(n=2, h=64, w=64, seed=0):
@@ -142,8 +142,8 @@ def test_max_words_without_tokenizer_counts_words():
 def test_module_does_not_import_the_text_encoder():
     # lbie/__init__ imports everything, so load the module file on its own
     code = ("import importlib.util, sys; "
-            "spec = importlib.util.spec_from_file_location('edit_inputs', 'lbie/edit_inputs.py'); "
+            "spec = importlib.util.spec_from_file_location('edit_inputs', 'lbie/data/edit_inputs.py'); "
             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
-            "bad = [n for n in ('lbie.text_encoder', 'transformers', 'torch') if n in sys.modules]; "
+            "bad = [n for n in ('lbie.models.text_encoder', 'transformers', 'torch') if n in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

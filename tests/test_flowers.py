@@ -7,9 +7,9 @@ import pytest
 import scipy.io
 import torch
 
-from lbie.flowers import (_PETAL_TONES, COLOR_RGB, COLORS, FIG7_COLORS, PALETTES, PARTS, PETAL_BANDS, PETAL_HUE,
-                          PETAL_LIGHTNESS, VOCAB, caption_colors, caption_consistency, classify_colors,
-                          generate_flowers, lab_to_rgb, load_flowers, load_oxford102, rgb_to_lab)
+from lbie.data.flowers import (_PETAL_TONES, COLOR_RGB, COLORS, FIG7_COLORS, PALETTES, PARTS, PETAL_BANDS, PETAL_HUE,
+                               PETAL_LIGHTNESS, VOCAB, caption_colors, caption_consistency, classify_colors,
+                               generate_flowers, lab_to_rgb, load_flowers, load_oxford102, rgb_to_lab)
 
 N = 300
 

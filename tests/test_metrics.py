@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from lbie import ColorIoU, CoSaLShapeIoU, mean_std
-from lbie.metrics import cell_map
+from lbie.data.cosal import cell_map
 
 
 def toy():

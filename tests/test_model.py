@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lbie import LBIE, RecurrentAttentiveFusion, bilinear_kernel, generate_cosal, images_from_labels, lbie_loss
-from lbie.lbie_model import Decoder
+from lbie.models.lbie import Decoder
 
 B, C = 3, 4
 SWITCHES = list(itertools.product((1, 4), (True, False), ("gumbel", "marginal"), (True, False)))

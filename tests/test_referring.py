@@ -8,10 +8,10 @@ import pytest
 import scipy.io
 import torch
 
-import lbie.referring as ref
-from lbie.css import COLORS, POSITIONS, SHAPES, SIZES, CSSScene, render_css
-from lbie.referring import (KINDS, MAX_WORDS, VOCAB, generate_referring, load_referit, load_referring)
-from lbie.seg_metrics import ReferringIoU, referring_iou_stats
+import lbie.data.referring as ref
+from lbie.data.css import COLORS, POSITIONS, SHAPES, SIZES, CSSScene, render_css
+from lbie.data.referring import (KINDS, MAX_WORDS, VOCAB, generate_referring, load_referit, load_referring)
+from lbie.metrics.segmentation import ReferringIoU, referring_iou_stats
 
 N = 600
 NOUN = {"square": "rectangle", "rectangle": "rectangle", "circle": "circle", "triangle": "triangle"}

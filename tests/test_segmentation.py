@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import lbie.segmentation_experiment as sx
-from lbie.lbie_model import lbie_loss
-from lbie.referring import KINDS, VOCAB, generate_referring
+import lbie.experiments.segmentation as sx
+from lbie.data.referring import KINDS, VOCAB, generate_referring
+from lbie.models.lbie import lbie_loss
 
 B = 3
 SMALL = dict(preset="smoke", n_train=32, n_test=16, batch_size=16, device="cpu")

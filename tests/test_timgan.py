@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import lbie
-from lbie.retrieval import InceptionFeatures
-from lbie.text_encoder import TextEncoder, cached_text_encoder
-from lbie.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, gate_diversity_loss, gt_mask
-from lbie.timgan_experiment import build_model, timgan_losses
+from lbie.experiments.timgan import build_model, timgan_losses
+from lbie.metrics.retrieval import InceptionFeatures
+from lbie.models.text_encoder import TextEncoder, cached_text_encoder
+from lbie.models.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, gate_diversity_loss, gt_mask
 
 TEXTS = ["make the small red square in the top left blue", "add a large cyan circle to the center", "erase the triangle"]
 
@@ -245,7 +245,7 @@ def test_edit_fidelity_on_hand_built_edits():
 
 def test_fid_scores_are_cached_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("LBIE_CACHE", str(tmp_path))
-    monkeypatch.setattr(lbie.retrieval, "inception_weights", lambda: tmp_path / "unused.pt")  # package optional
+    monkeypatch.setattr(lbie.metrics.retrieval, "inception_weights", lambda: tmp_path / "unused.pt")  # package optional
 
     class CountingFID:  # stands in for torchmetrics' metric: only the cache logic is under test
         computed = 0
@@ -288,7 +288,7 @@ def test_train_resume_publish_and_load(tmp_path, monkeypatch):
     assert saved["provenance"]["variant"] == "timgan" and saved["metrics"]["rs1"] == run.metrics["rs1"]
     assert set(run.history[0]["parts_curve"][0][1]) == {"gan", "img", "feat", "mask", "gate", "disc"}
     # a finished run is loaded, not retrained
-    monkeypatch.setattr(lbie.timgan_experiment, "timgan_losses", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(lbie.experiments.timgan, "timgan_losses", lambda *a, **k: pytest.fail("retrained"))
     again = lbie.train_timgan(preset="smoke", run_dir=tmp_path / "run")
     assert again.metrics == run.metrics
     path = lbie.publish_timgan(run, tmp_path / "ckpt")
@@ -334,8 +334,8 @@ def test_edit_images_checks_its_inputs(text):
 
 
 def test_reproduce_timgan_css_smoke(tmp_path):
-    from lbie.reproduce import reproduce
-    from lbie.results import render
+    from lbie.experiments.reproduce import reproduce
+    from lbie.experiments.results import render
 
     out = tmp_path / "timgan_css.json"
     result = reproduce("timgan-css", preset="smoke", seeds=2, jobs=1, out=out, fid=False,

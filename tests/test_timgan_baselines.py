@@ -1,11 +1,11 @@
-"""TIM-GAN's Table 1 baselines (lbie/timgan_baselines.py): interface, shapes, gradients, text use."""
+"""TIM-GAN's Table 1 baselines (lbie/models/timgan_baselines.py): interface, shapes, gradients, text use."""
 import pytest
 import torch
 
-from lbie.text_encoder import TokenFeatures, cached_text_encoder
-from lbie.timgan import TIMGAN, EditOutput, lsgan_loss
-from lbie.timgan_baselines import (BASELINES, TextAdaptiveDiscriminator, build_baseline,
-                                   needs_text_discriminator)
+from lbie.models.text_encoder import TokenFeatures, cached_text_encoder
+from lbie.models.timgan import TIMGAN, EditOutput, lsgan_loss
+from lbie.models.timgan_baselines import (BASELINES, TextAdaptiveDiscriminator, build_baseline,
+                                          needs_text_discriminator)
 
 TINY = dict(dim=4, head_dim=16, n_res=1, where_res=1)
 
@@ -135,7 +135,7 @@ def test_same_config_builds_timgan_and_every_baseline():
 
 def test_rnn_reads_real_tokens_wherever_they_are():
     """Word features with a non-word column in front (e.g. a kept [CLS]) read like the plain ones."""
-    from lbie.timgan_baselines import _rnn
+    from lbie.models.timgan_baselines import _rnn
     torch.manual_seed(0)
     rnn = torch.nn.GRU(384, 6, batch_first=True, bidirectional=True)
     text = _text()

