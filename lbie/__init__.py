@@ -21,7 +21,7 @@ from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_k
                        EDIT_TYPES, edit_types, gate_usage, plot_css_renderer, plot_css_statistics, plot_gate_usage,
                        plot_gates, plot_loss_terms, plot_masks, plot_routing_tsne, plot_word_attention,
                        show_css_examples, timgan_frame)
-from .css import CSSData, CSSObject, CSSScene, generate_css, load_css, render_css
+from .css import CSSData, CSSObject, CSSScene, cell_attributes, cell_code, generate_css, load_css, render_css
 from .edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_tirg_css_npy
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cached_text_encoder
 from .timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDiscriminator, TextAdaptiveRouting, WhereModule,
@@ -42,3 +42,7 @@ from .colorization_experiment import (PAPER_TABLE4, ColorizationRun, colorizatio
                                       reproduce_flowers_synth, sample_photo, train_colorization)
 from .plotting import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,
                        show_colorizations)
+from .editor import (ColorizationEditor, TIMGANEditor, editor_tabs, gates_html, mask_overlay, png_bytes,
+                     time_callback)
+from .edit_gallery import FAMILIES as GALLERY_FAMILIES
+from .edit_gallery import GalleryCase, gallery_cases, gallery_data, gallery_scenes, score_gallery
