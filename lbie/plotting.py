@@ -874,7 +874,7 @@ def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, t
         if top:
             panels[1].set_title("instruction", fontsize=9)
     fig.suptitle(title or f"CSS-2D triples ({len(data)} in this split)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the title above the column titles
     return fig
 
 
