@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from .cosal import generate_cosal, load_cosal
@@ -186,11 +187,12 @@ def timgan_rows(quick: bool) -> list[tuple]:
                                 ("autoencoder + TIM-GAN training", ("ae_train_seconds", "train_seconds")))
 
 
-def editor_latency(tab: str, repeats: int) -> float:
+def editor_latency(tab: str, repeats: int) -> tuple[float, float]:
     """Milliseconds from setting a new value of the ``tab`` editor's Text widget (``"timgan"``: an
     instruction, ``"colorization"``: a caption) to the end of its observer, the widget callback
-    (:func:`lbie.editor.time_callback`), median over ``repeats`` after two warm-up values.  The models have
-    the ``cpu`` preset's architecture (the weights do not change the cost)."""
+    (:func:`lbie.editor.time_callback`): the medians of the wall time and of the CPU time over ``repeats``
+    after two warm-up values.  The models have the ``cpu`` preset's architecture (the weights do not
+    change the cost)."""
     from .css import generate_css
     from .editor import ColorizationEditor, TIMGANEditor, time_callback
 
@@ -206,17 +208,17 @@ def editor_latency(tab: str, repeats: int) -> float:
         texts = generate_flowers(repeats + 3, seed=8).texts
     else:
         raise ValueError(f"unknown editor tab {tab!r}; valid: timgan, colorization")
-    times = time_callback(editor, [str(t) for t in texts])[2:]
-    return float(sorted(times)[len(times) // 2])
+    wall, cpu = (t[2:] for t in time_callback(editor, [str(t) for t in texts], with_cpu=True))
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def editor_rows(quick: bool) -> list[tuple]:
     rows = []
     for tab, label in (("timgan", "TIM-GAN tab: new instruction -> edit, where mask, gates, 3 PNGs"),
                        ("colorization", "colourisation tab: new caption -> colourisation, petal colour, PNG")):
-        ms = editor_latency(tab, 10 if quick else 40)
-        rows.append((f"editor callback, {label} (64 px, shown at 256 px), median", f"{ms:.1f} ms "
-                     f"({'under' if ms < 50 else 'NOT under'} 50 ms)", "< 50 ms"))
+        wall, cpu = editor_latency(tab, 10 if quick else 40)
+        rows.append((f"editor callback, {label} (64 px, shown at 256 px), median", f"{wall:.1f} ms "
+                     f"({'under' if wall < 50 else 'NOT under'} 50 ms; CPU time {cpu:.1f} ms)", "< 50 ms"))
     return rows
 
 

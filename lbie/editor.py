@@ -114,24 +114,26 @@ class _Editor:
                 f"<table><tr>{''.join(cells)}</tr></table>{self.status.value}")
 
 
-def time_callback(editor: _Editor, texts) -> np.ndarray:
+def time_callback(editor: _Editor, texts, *, with_cpu: bool = False):
     """Milliseconds from setting each of ``texts`` as the editor's Text value to the end of its observer,
     the callback (:meth:`update`: the model, then the images drawn into the widgets).  Texts equal to the
     current value are skipped (no observer runs); the TIM-GAN editor's text encoder forgets each
-    instruction first, so the transformer runs as for a newly typed one.  ``RuntimeError`` when the
-    editor rejects a text."""
+    instruction first, so the transformer runs as for a newly typed one.  ``with_cpu``: also the process's
+    CPU time of each callback (equal to the wall time on an idle machine; on a busy one the difference is
+    time spent waiting for a core).  ``RuntimeError`` when the editor rejects a text."""
     cache = getattr(getattr(editor, "text_encoder", None), "_cache", {})
-    times = []
+    wall, cpu = [], []
     for t in texts:
         cache.pop(t, None)
         if t == editor.text_box.value:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         editor.text_box.value = t
-        times.append(1000 * (time.perf_counter() - t0))
+        wall.append(1000 * (time.perf_counter() - t0))
+        cpu.append(1000 * (time.process_time() - c0))
         if editor.last is None:
             raise RuntimeError(f"the editor rejected {t!r}: {editor.message}")
-    return np.array(times)
+    return (np.array(wall), np.array(cpu)) if with_cpu else np.array(wall)
 
 
 # --------------------------------------------------------------------------- TIM-GAN on CSS-2D

@@ -148,6 +148,8 @@ def test_tabs_snapshot_and_timing(editor, colour_editor):
     texts = ["erase the circle", "remove the square", "remove the square"]  # the repeat runs no callback
     ms = time_callback(editor, texts)
     assert len(ms) == 2 and (ms > 0).all() and editor.instruction.value == "remove the square"
+    wall, cpu = time_callback(editor, ["erase the square", "remove the circle"], with_cpu=True)
+    assert wall.shape == cpu.shape == (2,) and (cpu > 0).all()
     with pytest.raises(RuntimeError, match="rejected"):
         time_callback(colour_editor, ["a teal flower"])
 
