@@ -10,9 +10,10 @@
   name the petals got.
 
 Every observer calls the editor's :meth:`update`, the end-to-end callback (model, then the images drawn
-into the widgets): it returns True on success; inputs the models reject (an empty or over-long
-instruction, a word outside the colouriser's vocabulary) raise ``ValueError`` there, and the message is
-shown in the editor's ``status`` widget instead.  Images are drawn without matplotlib: upscaled
+into the widgets), which returns True on success.  Inputs the models reject (an empty or over-long
+instruction, checked by :func:`lbie.edit_inputs.check_edit_inputs`; a word outside the colouriser's
+vocabulary) raise ``ValueError`` inside it; :meth:`update` catches it and shows the message in the
+editor's ``status`` widget (its text in ``message``) instead of raising.  Images are drawn without matplotlib: upscaled
 nearest-neighbour and encoded as PNG by OpenCV (a few milliseconds), so one edit stays well inside an
 interactive budget (``python -m lbie bench --part editor`` times :meth:`update`).  The widgets work without
 a frontend, so the callbacks can be driven programmatically (tests, notebooks run headless).
