@@ -15,7 +15,7 @@ from .train import CheckpointError, TrainingDiverged, fit, load_checkpoint
 # data
 from .data.cosal import (COLORS, COLOR_RGB, SHAPES, VOCAB, CoSaL, coverage_stats, generate_cosal, labels_to_rgb,
                          load_cosal)
-from .data.css import CSSData, CSSObject, CSSScene, generate_css, load_css, render_css
+from .data.css import CSSData, CSSObject, CSSScene, cell_attributes, cell_code, generate_css, load_css, render_css
 from .data.edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_tirg_css_npy
 
 # models
@@ -63,3 +63,9 @@ from .plotting.segmentation import (plot_expression_attention, plot_metrics_by_k
                                     plot_table3, show_referring_examples, table3_frame)
 from .plotting.colorization import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,
                                     show_colorizations)
+from .experiments.edit_gallery import FAMILIES as GALLERY_FAMILIES
+from .experiments.edit_gallery import GalleryCase, gallery_cases, gallery_data, gallery_scenes, score_gallery
+
+# the interactive editor
+from .editor import (ColorizationEditor, TIMGANEditor, editor_tabs, gates_html, mask_overlay, png_bytes,
+                     time_callback)

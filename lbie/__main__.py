@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="smaller measurements (seconds instead of minutes)")
     b.add_argument("--table2", action="store_true", help="also time a whole Table 2 reproduction (long)")
     b.add_argument("--part", default="all", choices=PARTS, metavar="PART",
-                   help="all (default) | lbie | timgan | tasks (segmentation and colourisation)")
+                   help="all (default) | lbie | timgan | tasks (segmentation and colourisation) | editor (the "
+                        "interactive editor's response times)")
     p.commands = sub.choices  # command name -> its parser
     return p
 

@@ -1,4 +1,5 @@
-"""Speed benchmark: ``python -m lbie bench [--quick] [--table2] [--part all|lbie|timgan|tasks]`` prints a table.
+"""Speed benchmark: ``python -m lbie bench [--quick] [--table2] [--part all|lbie|timgan|tasks|editor]`` prints a
+table.
 
 LBIE: CoSaL generation rate and its ratio to the released generator's, training throughput for
 T = 1 and T = 4, the wall time to reach the paper's T=4 IoU at 8 direct descriptions (released
@@ -13,11 +14,16 @@ the wall time of a full ``cpu`` run (from ``runs/``).
 
 Tasks (``cpu`` preset architectures): training throughput of referring segmentation (LBIE, concat)
 and colourisation (LBIE, no text), and the training time of full ``cpu`` runs found in ``runs/``.
+
+Editor (``cpu`` preset architectures, :mod:`lbie.editor`): the response of each tab to a newly typed
+instruction or caption -- the widget callback end to end, from the Text widget's new value through the
+model to the PNGs drawn into the Image widgets -- median over repeats, against the 50 ms goal.
 """
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from .data.cosal import generate_cosal, load_cosal
@@ -232,6 +238,41 @@ def timgan_rows(quick: bool) -> list[tuple]:
                                 ("autoencoder + TIM-GAN training", ("ae_train_seconds", "train_seconds")))
 
 
+def editor_latency(tab: str, repeats: int) -> tuple[float, float]:
+    """Milliseconds from setting a new value of the ``tab`` editor's Text widget (``"timgan"``: an
+    instruction, ``"colorization"``: a caption) to the end of its observer, the widget callback
+    (:func:`lbie.editor.time_callback`): the medians of the wall time and of the CPU time over ``repeats``
+    after two warm-up values.  The models have the ``cpu`` preset's architecture (the weights do not
+    change the cost)."""
+    from .data.css import generate_css
+    from .editor import ColorizationEditor, TIMGANEditor, time_callback
+
+    if tab == "timgan":
+        _, data, text, model, _ = _timgan_setup(1)
+        editor, texts = TIMGANEditor(model.eval(), text, data), generate_css(repeats + 3, seed=8).instruction
+    elif tab == "colorization":
+        from .experiments.colorization import build_model, colorization_config
+        from .data.flowers import generate_flowers
+
+        torch.manual_seed(0)
+        editor = ColorizationEditor(build_model(colorization_config("cpu")).eval())
+        texts = generate_flowers(repeats + 3, seed=8).texts
+    else:
+        raise ValueError(f"unknown editor tab {tab!r}; valid: timgan, colorization")
+    wall, cpu = (t[2:] for t in time_callback(editor, [str(t) for t in texts], with_cpu=True))
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def editor_rows(quick: bool) -> list[tuple]:
+    rows = []
+    for tab, label in (("timgan", "TIM-GAN tab: new instruction -> edit, where mask, gates, 3 PNGs"),
+                       ("colorization", "colourisation tab: new caption -> colourisation, petal colour, PNG")):
+        wall, cpu = editor_latency(tab, 10 if quick else 40)
+        rows.append((f"editor callback, {label} (64 px, shown at 256 px), median", f"{wall:.1f} ms "
+                     f"({'under' if wall < 50 else 'NOT under'} 50 ms; CPU time {cpu:.1f} ms)", "< 50 ms"))
+    return rows
+
+
 def _full_run_row(label: str, pattern: str, goal: str,
                   timed: tuple[str, tuple[str, ...]] = ("training", ("train_seconds",))) -> list[tuple]:
     """The time of the first finished run matching ``runs/<pattern>/metrics.json`` (the sum of its
@@ -301,17 +342,20 @@ def lbie_rows(quick: bool, table2: bool) -> list[tuple]:
     return rows
 
 
-PARTS = ("all", "lbie", "timgan", "tasks")
+PARTS = ("all", "lbie", "timgan", "tasks", "editor")
 
 
 def main(quick: bool = False, table2: bool = False, part: str = "all") -> None:
-    """Print the benchmark table; ``part`` is one of :data:`PARTS` (``tasks``: segmentation and colourisation)."""
+    """Print the benchmark table; ``part`` is one of :data:`PARTS` (``tasks``: segmentation and colourisation,
+    ``editor``: the interactive editor's response times)."""
     if part not in PARTS:
         raise ValueError(f"unknown benchmark part {part!r}; valid: {', '.join(PARTS)}")
     print(f"device: {get_device('cpu')}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}\n")
     rows = ((lbie_rows(quick, table2) if part in ("all", "lbie") else [])
             + (timgan_rows(quick) if part in ("all", "timgan") else [])
-            + (task_rows(quick) if part in ("all", "tasks") else []))
+            + (task_rows(quick) if part in ("all", "tasks") else [])
+            + (editor_rows(quick) if part in ("all", "editor") else []))
     print("| measurement | result | goal |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
+

@@ -26,7 +26,7 @@ LAYERS = (("shared helpers", ("lbie.version", "lbie.utils", "lbie.config")),
           ("models and metrics", ("lbie.models", "lbie.metrics")),
           ("experiments", ("lbie.experiments",)),
           ("figures", ("lbie.plotting",)),
-          ("entry points", ("lbie", "lbie.__main__", "lbie.bench", "lbie.devtools", "lbie.import_graph")))
+          ("entry points", ("lbie", "lbie.__main__", "lbie.bench", "lbie.devtools", "lbie.editor", "lbie.import_graph")))
 
 
 @dataclass

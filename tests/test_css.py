@@ -573,3 +573,29 @@ def test_module_constants():
     assert GRID == (1 / 6, 0.5, 5 / 6) and len(POSITIONS) == 9
     assert re.fullmatch(r"[a-z ]+", " ".join(POSITIONS))
     assert css.HALF_SIZE == (4.0, 8.0)
+
+
+def test_cell_codes_and_references():
+    from lbie.data.css import cell_attributes, cell_code, reference
+
+    assert all(cell_code(**cell_attributes(c)) == c for c in range(48))
+    with pytest.raises(ValueError, match="unknown shape 'hexagon'"):
+        cell_code("hexagon", "red", "small")
+    data = generate_css(300, seed=2)
+    for cells in data.source_cells:  # the deterministic reference singles out its object
+        objects = {int(k): cell_attributes(int(cells[k])) for k in np.flatnonzero(cells >= 0)}
+        for k in objects:
+            ref = reference(cells, k)
+            if " in the " in ref:  # twins (same shape, colour and size): named by position
+                assert ref.endswith(f" in the {POSITIONS[k]}")
+                continue
+            words = ref.split()
+            matches = [j for j, o in objects.items()
+                       if all(WORD_SHAPE[w] == o["shape"] if w in WORD_SHAPE else w in (o["size"], o["color"])
+                              for w in words[1:] if w != "object")]
+            assert matches == [k], (reference(cells, k), objects)
+    cells = np.full(9, -1)
+    cells[[0, 1]] = [cell_code("circle", "red", "small"), cell_code("circle", "red", "small")]
+    assert reference(cells, 1) == "the circle in the top center"  # no attribute set is unique
+    with pytest.raises(ValueError, match="holds no object"):
+        reference(cells, 5)

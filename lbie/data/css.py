@@ -73,8 +73,18 @@ DATA_VERSION = 2  # bump when the generator's output changes: invalidates caches
 
 
 # --------------------------------------------------------------------------- scenes and rendering
-def _attrs(code: int) -> dict:
+def cell_attributes(code: int) -> dict:
+    """``{"shape", "color", "size"}`` of a cell code (the inverse of :func:`cell_code`)."""
     return {"shape": SHAPES[code // 16], "color": COLORS[code // 2 % 8], "size": SIZES[code % 2]}
+
+
+def cell_code(shape: str, color: str, size: str) -> int:
+    """The cell code of an object, ``shape * 16 + color * 2 + size`` (indices into :data:`SHAPES`,
+    :data:`COLORS`, :data:`SIZES`), as stored in :attr:`CSSData.source_cells`; ``ValueError`` on unknown values."""
+    for key, value, valid in (("shape", shape, SHAPES), ("color", color, COLORS), ("size", size, SIZES)):
+        if value not in valid:
+            raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+    return SHAPES.index(shape) * 16 + COLORS.index(color) * 2 + SIZES.index(size)
 
 
 def _pick(rng, options):
@@ -117,7 +127,7 @@ class CSSScene:
     @classmethod
     def from_cells(cls, cells) -> "CSSScene":
         """From nine cell codes (-1 = empty), as stored in :class:`CSSData`."""
-        return cls(tuple(CSSObject(**_attrs(c), pos=(GRID[k // 3], GRID[k % 3]))
+        return cls(tuple(CSSObject(**cell_attributes(c), pos=(GRID[k // 3], GRID[k % 3]))
                          for k, c in enumerate(int(c) for c in cells) if c >= 0))
 
     @property
@@ -223,7 +233,7 @@ def _templates(size: int, circle: str = "disc") -> tuple:
         ys, xs = _cell_box(k, size)
         t = np.zeros((_EMPTY + 1, size, size), dtype=bool)
         for code in range(_EMPTY):
-            t[code] = _mask(CSSObject(**_attrs(code), pos=(GRID[k // 3], GRID[k % 3])), size, circle)
+            t[code] = _mask(CSSObject(**cell_attributes(code), pos=(GRID[k // 3], GRID[k % 3])), size, circle)
         box = t[:, ys, xs].copy()
         assert box.sum() == t.sum(), "object leaves its grid cell"
         box.flags.writeable = False
@@ -294,15 +304,36 @@ class CSSData:
 _SAMPLED = ("instruction", "reference", "kind", "attribute", "edited", "source_cells", "target_cells")
 
 
+def _unique_subsets(cells, k) -> tuple[dict, list]:
+    """The attributes of the object in cell k and the attribute sets (shortest first) that single it out."""
+    me = cell_attributes(int(cells[k]))
+    others = [cell_attributes(int(c)) for j, c in enumerate(cells) if c >= 0 and j != k]
+    return me, [sub for sub in SUBSETS if all(any(o[a] != me[a] for a in sub) for o in others)]
+
+
+def _phrase(me: dict, sub, noun: str) -> str:
+    return "the " + " ".join([me[a] for a in ("size", "color") if a in sub] + [noun])
+
+
 def _describe(rng, cells, k) -> str:
     """A referring expression for the object in cell k, unambiguous among the scene's objects."""
-    me, others = _attrs(int(cells[k])), [_attrs(int(c)) for j, c in enumerate(cells) if c >= 0 and j != k]
-    unique = [sub for sub in SUBSETS if all(any(o[a] != me[a] for a in sub) for o in others)]
+    me, unique = _unique_subsets(cells, k)
     use_pos = not unique or rng.random() < 0.4
     sub = _pick(rng, SUBSETS[:4]) if use_pos else _pick(rng, [s for s in unique if len(s) == len(unique[0])])
     noun = _pick(rng, SHAPE_WORDS[me["shape"]] if "shape" in sub else ("object", "shape"))
-    ref = "the " + " ".join([me[a] for a in ("size", "color") if a in sub] + [noun])
-    return ref + (f" {_pick(rng, ('in', 'at'))} the {POSITIONS[k]}" if use_pos else "")
+    return _phrase(me, sub, noun) + (f" {_pick(rng, ('in', 'at'))} the {POSITIONS[k]}" if use_pos else "")
+
+
+def reference(cells, k: int) -> str:
+    """A referring expression the generator can produce for the object in cell k of the scene ``cells``
+    (nine codes), chosen deterministically: the first of the shortest attribute sets that single it out
+    ("the red object", "the square", "the small red square"), else its shape and position."""
+    if not 0 <= k < 9 or int(cells[k]) < 0:
+        raise ValueError(f"cell {k} holds no object")
+    me, unique = _unique_subsets(cells, k)
+    if not unique:
+        return f"{_phrase(me, ('shape',), SHAPE_WORDS[me['shape']][0])} in the {POSITIONS[k]}"
+    return _phrase(me, unique[0], SHAPE_WORDS[me["shape"]][0] if "shape" in unique[0] else "object")
 
 
 def _sample(n: int, seed, max_objects: int, kinds: tuple) -> dict:
@@ -333,7 +364,7 @@ def _sample(n: int, seed, max_objects: int, kinds: tuple) -> dict:
     texts, refs = [], []
     for i in range(n):
         k, kind_i, attr = int(edited[i]), str(kind[i]), str(attribute[i])
-        new_attrs = _attrs(int(new[i]))
+        new_attrs = cell_attributes(int(new[i]))
         refs.append("" if kind_i == "add" else _describe(rng, src[i], k))
         if kind_i == "add":
             obj = f"{new_attrs['size']} {new_attrs['color']} {_pick(rng, SHAPE_WORDS[new_attrs['shape']])}"

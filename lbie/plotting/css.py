@@ -2,7 +2,7 @@
 renderer, the splits' statistics, and the instruction types every TIM-GAN figure colours by."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,13 +22,18 @@ def edit_types(data) -> np.ndarray:
     return np.where(kind == "change", np.char.add("change-", attr), kind)
 
 
-def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, title: str | None = None):
+def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, title: str | None = None,
+                      labels: Sequence[str] | None = None, label_colors: Sequence[str] | None = None,
+                      target_title: str = "target"):
     """One row per triple (paper Fig. 6 style): source, instruction (with its type), output (if
     ``edits``: uint8 (N, H, W, 3)), target, and masks.  ``masks`` is an array (N, h, w) in
     [0, 1], or a dict of named ones (e.g. predicted and ground truth), drawn over the source;
     by default the data's pixel edit mask.  ``edits`` and masks may be given for the whole data
-    set or one per index."""
+    set or one per index; ``labels`` / ``label_colors`` (one per index) replace the instruction
+    types above the instructions and their colours."""
     indices = [int(i) for i in indices]
+    if any(v is not None and len(v) != len(indices) for v in (labels, label_colors)):
+        raise ValueError(f"labels and label_colors need one entry per index ({len(indices)})")
     edits = per_index(edits, indices, len(data))
     if masks is None:
         masks = {"edit mask (data)": data.mask}
@@ -45,19 +50,21 @@ def show_css_examples(data, indices: Iterable[int], edits=None, masks=None, *, t
         panels = axes[row]
         image_panel(panels[0], data.source[i], "source" if top else None)
         panels[0].set_ylabel(f"#{i}", fontsize=8)
-        text_panel(panels[1], str(data.instruction[i]), types[i], EDIT_TYPE_COLOR.get(types[i], "k"))
+        label = types[i] if labels is None else labels[row]
+        colour = EDIT_TYPE_COLOR.get(types[i], "k") if label_colors is None else label_colors[row]
+        text_panel(panels[1], str(data.instruction[i]), label, colour)
         k = 2
         if edits is not None:
             image_panel(panels[k], plottable(edits[i]).astype(np.uint8), "output" if top else None)
             k += 1
-        image_panel(panels[k], data.target[i], "target" if top else None)
+        image_panel(panels[k], data.target[i], target_title if top else None)
         for name, m in masks.items():
             k += 1
             mask_panel(panels[k], m[i], data.source[i], name if top else None)
         if top:
             panels[1].set_title("instruction", fontsize=9)
     fig.suptitle(title or f"CSS-2D triples ({len(data)} in this split)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the title above the column titles
     return fig
 
 
