@@ -110,11 +110,18 @@ def render(result: dict) -> str:
 
 
 def render_all(results_dir: str | Path = RESULTS) -> str:
+    """The reproduction summary (one line per paper table, :func:`lbie.report.render_summary`; every file is
+    checked by :func:`lbie.report.check_results` first), then the tables of every results file."""
+    from .report import render_summary
+
+    summary = render_summary(results_dir)  # first: it checks every file
     parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "cosal_gates.json",
                                                                        "timgan_css.json", "segmentation.json",
                                                                        "colorization.json")
              if (Path(results_dir) / name).exists()]
-    return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"
+    if not parts:
+        return "(no results yet: run `python -m lbie reproduce cosal-table2`)"
+    return "\n\n".join([summary, *parts])
 
 
 def update_readme(readme: str | Path = ROOT / "README.md", results_dir: str | Path = RESULTS) -> Path:
