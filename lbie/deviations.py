@@ -206,11 +206,16 @@ def effect(spec: dict | None, results: dict[str, dict]) -> str:
             f"{study.loc[b, 'stop 1']:.0%}; results/{file}, {seeds} seed(s){incomplete}")
 
 
+def evidence(spec: dict | None) -> str:
+    """What a deviation's effect rests on: "results file", "chapter" or "none"."""
+    return "none" if spec is None else "chapter" if "chapter" in spec else "results file"
+
+
 def deviations(results: dict[str, dict]):
-    """:data:`DEVIATIONS` as a pandas DataFrame, the effects evaluated on ``results`` and the chapters named by
-    their current numbers."""
+    """:data:`DEVIATIONS` as a pandas DataFrame, the effects evaluated on ``results`` (``evidence``: what they
+    rest on, :func:`evidence`) and the chapters named by their current numbers."""
     import pandas as pd
 
-    return pd.DataFrame.from_records([{**d, "effect": effect(d["effect"], results),
+    return pd.DataFrame.from_records([{**d, "effect": effect(d["effect"], results), "evidence": evidence(d["effect"]),
                                        "documented in": f"{d['module']}; {chapter_ref(d['chapter'])}"}
                                       for d in DEVIATIONS]).drop(columns=["module", "chapter"])

@@ -344,3 +344,6 @@ def test_deviations_are_complete_and_their_effects_computed():
     assert effect(None, {}) == "not measured"
     frame = deviations(report.check_results(results_dir()))
     assert len(frame) == len(DEVIATIONS) and frame["effect"].str.len().gt(0).all()
+    assert set(frame["evidence"]) == {"results file", "chapter", "none"}
+    assert (frame[frame["evidence"] == "none"]["effect"] == "not measured").all()
+    assert frame[frame["evidence"] == "chapter"]["effect"].str.startswith("documented in chapter ").all()
