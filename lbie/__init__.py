@@ -43,5 +43,5 @@ from .colorization_experiment import (PAPER_TABLE4, ColorizationRun, colorizatio
 from .plotting import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,
                        show_colorizations)
 from .plotting import plot_claims
-from .report import ResultsError, check_results
+from .results_files import ResultsError, check_results
 from .deviations import DEVIATIONS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import table2_key
+from .results_files import table2_key
 from .reproduce import RESULT_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
