@@ -54,8 +54,7 @@ from .plotting.cosal import (draw_caption_tree, plot_caption_trees, plot_class_b
 from .plotting.fusion import (attention_by_kind, plot_attention_by_kind, plot_attention_steps, plot_feature_maps,
                               plot_gumbel_temperatures, plot_stop_maps, plot_stop_step_histogram, plot_stop_steps,
                               region_cells)
-from .plotting.cosal_results import (gate_study_frame, plot_iou_by_depth, plot_iou_ceiling, plot_table2,
-                                     plot_training_curves, table2_frame)
+from .plotting.cosal_results import plot_iou_by_depth, plot_iou_ceiling, plot_table2, plot_training_curves, table2_frame
 from .plotting.css import EDIT_TYPES, edit_types, plot_css_renderer, plot_css_statistics, show_css_examples
 from .plotting.timgan import (gate_usage, plot_gate_usage, plot_gates, plot_loss_terms, plot_masks, plot_routing_tsne,
                               plot_word_attention, timgan_frame)
@@ -63,6 +62,10 @@ from .plotting.segmentation import (plot_expression_attention, plot_metrics_by_k
                                     plot_table3, show_referring_examples, table3_frame)
 from .plotting.colorization import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,
                                     show_colorizations)
+from .plotting.report import plot_claims
+from .experiments.results import gate_study_frame
+from .experiments.results_files import ResultsError, check_results
+from .experiments.deviations import DEVIATIONS
 from .experiments.edit_gallery import FAMILIES as GALLERY_FAMILIES
 from .experiments.edit_gallery import GalleryCase, gallery_cases, gallery_data, gallery_scenes, score_gallery
 

@@ -195,3 +195,7 @@ def test_smoke_reproduction_schema(tmp_path):
     assert result["rows"][-1]["consistency"]["mean"] == pytest.approx(1.0)
     table = render_colorization(result)
     assert "| lbie |" in table and "0.849" in table and "FID not computed" in table
+    from lbie.experiments.report import check_result, currency  # the reproduction report reads it, data version included
+
+    check_result(json.loads(out.read_text()), "colorization.json")
+    assert currency("flowers-synth", result)["status"] == "current"

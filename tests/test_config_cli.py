@@ -159,8 +159,12 @@ def _result():
         {"coverage": "released", "T": 4, "attention": True, "num_direct": 6, "iou": ms(0.3, 0.02),
          "iou_determined": ms(0.4, 0.03), "paper": 0.5313},
     ]
+    for row in rows:  # what the reproduction report needs besides (lbie.experiments.report.check_results)
+        row["train_seconds"] = ms(60.0, 1.0)
     return {"experiment": "cosal-table2", "complete": True,
-            "provenance": {"preset": "smoke", "termination": "gumbel"}, "rows": rows}
+            "provenance": {"preset": "smoke", "termination": "gumbel", "seeds": 3, "cpu_count": 2,
+                           "torch": "2.13.0+cpu", "cuda": None, "wall_seconds": 600.0, "num_colors": 3},
+            "rows": rows}
 
 
 def test_render_table2():
@@ -259,6 +263,11 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
     # the table renders from it
     text = render_table2(saved)
     assert "0.2107" in text and "0.7017" in text
+    # the reproduction report reads it, and every row records its run configuration
+    from lbie.experiments.report import check_result, currency
+
+    check_result(saved, "cosal_table2.json")
+    assert currency("cosal-table2", saved) == {"status": "current", "differs": {}, "unrecorded": []}
 
 
 # --------------------------------------------------------------------------- command line: usage errors

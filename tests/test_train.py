@@ -270,6 +270,11 @@ def test_gate_study_smoke(tmp_path, monkeypatch):
     frame = lbie.gate_study_frame(result)
     assert list(frame.index) == ["T = 1", "+ stop bias +1 (ours)"] and "iou relational" in frame
     assert "+ stop bias +1 (ours)" in render(result)
+    # the reproduction report can read it, and it records the run configuration of every row
+    from lbie.experiments.report import check_result, currency
+
+    check_result(json.loads(out.read_text()), "cosal_gates.json")
+    assert currency("cosal-gates", result) == {"status": "current", "differs": {}, "unrecorded": []}
 
 
 def test_auto_run_dir_of_other_settings_is_moved_aside(tmp_path, monkeypatch):

@@ -35,7 +35,7 @@ from torch import nn
 
 from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import experiment_config, hashed_run_name, resolve_preset, run_settings
-from ..data.flowers import COLORS, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
+from ..data.flowers import COLORS, DATA_VERSION, FlowerData, caption_consistency, classify_colors, load_flowers, rgb_to_lab
 from ..metrics.retrieval import fid_available
 from ..metrics.summary import fmt_mean_std, mean_std
 from ..models.colorization import AB_SCALE, Colorizer, TextDiscriminator, normalize_lab, to_rgb_uint8, tokenize
@@ -313,7 +313,9 @@ def reproduce_flowers_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     t0 = time.perf_counter()
     cfg = colorization_config(preset, **overrides)
-    prov = provenance(preset=preset, seeds=seeds, jobs=jobs, overrides=overrides, config=cfg)
+    # the data version goes to the provenance, not into cfg: the published checkpoints' configs predate it
+    prov = provenance(preset=preset, seeds=seeds, jobs=jobs, overrides=overrides, config=cfg,
+                      data_version=DATA_VERSION)
     if fid is None:
         fid = fid_available()
     train, test = flower_splits(cfg)

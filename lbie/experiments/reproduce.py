@@ -38,9 +38,11 @@ EXPERIMENTS = tuple(RESULT_FILES)
 # TIM-GAN paper, Tables 1-2, Clevr column (FID, RS@1, RS@5): the full model and its ablations (Table 2),
 # the baselines (Table 1), and the real-images row for ground_truth.
 PAPER_TIMGAN = {"timgan": {"fid": 33.0, "rs1": 95.9, "rs5": 97.8},
+                # Table 2 (ablations)
                 "no_where": {"fid": 34.8, "rs1": 81.7, "rs5": 89.6},
                 "no_how": {"fid": 34.7, "rs1": 49.5, "rs5": 67.4},
                 "no_text_adaptive": {"fid": 45.9, "rs1": 29.9, "rs5": 49.1},
+                # Table 1 (baselines): TIRG-GAN, GeNeVA, TA-GAN, DM-GAN
                 "tirg": {"fid": 34.0, "rs1": 48.5, "rs5": 68.2},
                 "geneva": {"fid": 46.1, "rs1": 34.0, "rs5": 57.3},
                 "tagan": {"fid": 58.8, "rs1": 40.8, "rs5": 64.1},
@@ -56,8 +58,14 @@ def _table2_job(job: dict) -> dict:
 
     torch.set_num_threads(job.pop("threads"))
     run = train_cosal(**job)
-    return {"job": job, "metrics": run.metrics,
+    return {"job": job, "metrics": run.metrics, "config": run.config,
             "train_seconds": sum(h["epoch_seconds"] for h in run.history)}
+
+
+def run_config(runs: list[dict]) -> dict:
+    """The configuration the runs of one row share (their seed left out), recorded with the row so that
+    :func:`lbie.experiments.report.currency` can compare it with the current defaults."""
+    return {k: v for k, v in runs[0]["config"].items() if k != "seed"}
 
 
 def mean_stop_step_share(shares: list[dict]) -> dict:
@@ -117,6 +125,7 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
             row["stop_step_share"] = mean_stop_step_share([r["metrics"]["stop_step_share"] for r in runs])
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
             row["paper"] = PAPER_TABLE2[(T, att)][d]
+            row["config"] = run_config(runs)
             rows.append(row)
         # wall_seconds: this invocation (runs finished by an earlier one are only reloaded);
         # train_seconds_total: the training time of every run, wherever it happened
@@ -179,7 +188,8 @@ def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: 
                           "iou_by_depth": {d: mean_std([x["iou_by_depth"][d] for x in m if d in x["iou_by_depth"]])
                                            for d in sorted({d for x in m for d in x["iou_by_depth"]}, key=int)},
                           "stop_step_share": mean_stop_step_share([x["stop_step_share"] for x in m]),
-                          "train_seconds": mean_std([r["train_seconds"] for r in runs])})
+                          "train_seconds": mean_std([r["train_seconds"] for r in runs]),
+                          "config": run_config(runs)})
         result = {"experiment": "cosal-gates", "complete": complete,
                   "provenance": {**prov, "wall_seconds": time.perf_counter() - t0}, "rows": table}
         atomic_save_json(result, out)

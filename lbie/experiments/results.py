@@ -3,12 +3,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..metrics.summary import fmt_mean_std
 from ..utils import atomic_write_text, load_json, results_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = results_dir()  # the repository's results/, or the installed wheel's copy
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def gate_study_frame(result: dict):
+    """The termination-gate study (:func:`lbie.experiments.reproduce.reproduce_cosal_gates`) as a DataFrame: per
+    setting, IoU overall, on direct cells (depth 0) and on relational cells (mean over depths >= 1),
+    and the share of regions stopping at each step, over all regions and for direct / relational cells."""
+    import pandas as pd
+
+    records = []
+    for row in result["rows"]:
+        depth = {int(d): v["mean"] for d, v in row["iou_by_depth"].items()}
+        share = row["stop_step_share"]
+        rel = [v for d, v in share["by_depth"].items() if int(d) >= 1]
+        rec = {"setting": row["name"], "iou": row["iou"]["mean"], "iou direct": depth.get(0, np.nan),
+               "iou relational": np.mean([v for d, v in depth.items() if d >= 1])}
+        for t, p in enumerate(share["all"]):
+            rec[f"stop {t + 1}"] = p
+        direct = share["by_depth"].get("0", [np.nan] * len(share["all"]))
+        relational = np.mean(rel, 0) if rel else [np.nan] * len(share["all"])
+        # mean stopping step (1-based) of direct and of relational cells' regions
+        steps = np.arange(1, len(share["all"]) + 1)
+        rec["mean stop, direct"] = float(np.dot(direct, steps))
+        rec["mean stop, relational"] = float(np.dot(relational, steps))
+        rec["train min"] = row["train_seconds"]["mean"] / 60
+        records.append(rec)
+    return pd.DataFrame.from_records(records).set_index("setting")
 
 
 def render_table2(result: dict, metric: str = "iou") -> str:
@@ -99,11 +127,18 @@ def render(result: dict) -> str:
 
 
 def render_all(results_dir: str | Path = RESULTS) -> str:
+    """The reproduction summary (one line per paper table, :func:`lbie.experiments.report.render_summary`; every file is
+    checked by :func:`lbie.experiments.report.check_results` first), then the tables of every results file."""
+    from .report import render_summary
+
+    summary = render_summary(results_dir)  # first: it checks every file
     parts = [render(load_json(Path(results_dir) / name)) for name in ("cosal_table2.json", "cosal_gates.json",
                                                                        "timgan_css.json", "segmentation.json",
                                                                        "colorization.json")
              if (Path(results_dir) / name).exists()]
-    return "\n\n".join(parts) if parts else "(no results yet: run `python -m lbie reproduce cosal-table2`)"
+    if not parts:
+        return "(no results yet: run `python -m lbie reproduce cosal-table2`)"
+    return "\n\n".join([summary, *parts])
 
 
 def update_readme(readme: str | Path = ROOT / "README.md", results_dir: str | Path = RESULTS) -> Path:

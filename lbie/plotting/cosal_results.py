@@ -118,32 +118,6 @@ def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
     return frame
 
 
-def gate_study_frame(result: dict):
-    """The termination-gate study (:func:`lbie.experiments.reproduce.reproduce_cosal_gates`) as a DataFrame: per
-    setting, IoU overall, on direct cells (depth 0) and on relational cells (mean over depths >= 1),
-    and the share of regions stopping at each step, over all regions and for direct / relational cells."""
-    import pandas as pd
-
-    records = []
-    for row in result["rows"]:
-        depth = {int(d): v["mean"] for d, v in row["iou_by_depth"].items()}
-        share = row["stop_step_share"]
-        rel = [v for d, v in share["by_depth"].items() if int(d) >= 1]
-        rec = {"setting": row["name"], "iou": row["iou"]["mean"], "iou direct": depth.get(0, np.nan),
-               "iou relational": np.mean([v for d, v in depth.items() if d >= 1])}
-        for t, p in enumerate(share["all"]):
-            rec[f"stop {t + 1}"] = p
-        direct = share["by_depth"].get("0", [np.nan] * len(share["all"]))
-        relational = np.mean(rel, 0) if rel else [np.nan] * len(share["all"])
-        # mean stopping step (1-based) of direct and of relational cells' regions
-        steps = np.arange(1, len(share["all"]) + 1)
-        rec["mean stop, direct"] = float(np.dot(direct, steps))
-        rec["mean stop, relational"] = float(np.dot(relational, steps))
-        rec["train min"] = row["train_seconds"]["mean"] / 60
-        records.append(rec)
-    return pd.DataFrame.from_records(records).set_index("setting")
-
-
 def plot_table2(result: dict, *, metric: str = "iou"):
     """LBIE Table 2, paper vs ours, as grouped bars: one panel per number of direct sentences, one
     group per model (T, attention), bars for the paper and for our runs in each coverage mode
