@@ -20,7 +20,8 @@ from .plotting import (attention_by_kind, draw_caption_tree, plot_attention_by_k
                        sentence_labels, show_cosal_examples, table2_frame, gate_study_frame,
                        EDIT_TYPES, edit_types, gate_usage, plot_css_renderer, plot_css_statistics, plot_gate_usage,
                        plot_gates, plot_loss_terms, plot_masks, plot_routing_tsne, plot_word_attention,
-                       show_css_examples, timgan_frame)
+                       show_css_examples, show_method_edits, timgan_frame, timgan_gap_frame,
+                       METHOD_LABELS)
 from .css import CSSData, CSSObject, CSSScene, generate_css, load_css, render_css
 from .edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_tirg_css_npy
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cached_text_encoder
@@ -28,7 +29,8 @@ from .timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDiscriminat
                      gate_diversity_loss, gt_mask)
 from .retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, fid_score, rs_at_n, to_float, to_uint8)
 from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_images, evaluate_edits,
-                                explain_edits, load_or_train_timgan, publish_timgan, retrieval_index, timgan_config, train_timgan)
+                                explain_edits, load_or_train_timgan, publish_timgan, retrieval_index, timgan_config,
+                                timgan_model_source, train_timgan)
 from .segmentation_experiment import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
                                       load_or_train_segmentation, predict_segmentation, publish_segmentation,
                                       region_attention, render_segmentation, reproduce_referit_synth,

@@ -26,7 +26,7 @@ from .retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
 from .timgan import TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, gate_diversity_loss, gt_mask, lsgan_loss
 from .timgan_baselines import BASELINES, TextAdaptiveDiscriminator, build_baseline, needs_text_discriminator
-from .checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from .checkpoints import CHECKPOINTS, find_checkpoint, has_checkpoint, register_checkpoint
 from .train import annealed, fit
 from .utils import atomic_save_json, get_device, load_json, provenance, resolve_run_dir, runs_dir, seed_everything
 
@@ -440,3 +440,17 @@ def load_or_train_timgan(*, directory: str | Path = CHECKPOINTS, device="auto", 
     return TIMGANRun(model.to(device).eval(), text, entry["history"], entry["metrics"], cfg, None,
                      entry.get("autoencoder_history"))
 
+
+def timgan_model_source(*, preset: str | None = "auto", variant: str = "timgan", seed: int = 0,
+                        directory: str | Path = CHECKPOINTS, **settings) -> str | None:
+    """Where :func:`load_or_train_timgan` with these arguments would get its model without training:
+    ``"checkpoint"`` (a published checkpoint of exactly this configuration), ``"run"`` (a finished,
+    evaluated run of it under ``runs/timgan/``), or None (it would train).  Lets a chapter show the
+    trained models of several methods without starting hours of training for the missing ones."""
+    cfg = timgan_config(preset, variant=variant, seed=seed, **settings)
+    if has_checkpoint(f"css-{run_name(cfg)}", cfg, directory):
+        return "checkpoint"
+    metrics = runs_dir() / "timgan" / run_name(cfg) / "metrics.json"
+    if metrics.is_file() and load_json(metrics).get("config") == cfg:
+        return "run"
+    return None
