@@ -38,7 +38,7 @@ from .experiments.cosal import (CoSaLRun, caption_oracle, evaluate_predictions, 
                                 stop_step_share, train_cosal)
 from .experiments.timgan import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_images, evaluate_edits,
                                  explain_edits, load_or_train_timgan, publish_timgan, retrieval_index, timgan_config,
-                                 train_timgan)
+                                 timgan_model_source, train_timgan)
 from .experiments.segmentation import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
                                        load_or_train_segmentation, predict_segmentation, publish_segmentation,
                                        region_attention, render_segmentation, reproduce_referit_synth,
@@ -56,8 +56,8 @@ from .plotting.fusion import (attention_by_kind, plot_attention_by_kind, plot_at
                               region_cells)
 from .plotting.cosal_results import plot_iou_by_depth, plot_iou_ceiling, plot_table2, plot_training_curves, table2_frame
 from .plotting.css import EDIT_TYPES, edit_types, plot_css_renderer, plot_css_statistics, show_css_examples
-from .plotting.timgan import (gate_usage, plot_gate_usage, plot_gates, plot_loss_terms, plot_masks, plot_routing_tsne,
-                              plot_word_attention, timgan_frame)
+from .plotting.timgan import (METHOD_LABELS, gate_usage, plot_gate_usage, plot_gates, plot_loss_terms, plot_masks,
+                              plot_routing_tsne, plot_word_attention, show_method_edits, timgan_frame, timgan_gap_frame)
 from .plotting.segmentation import (plot_expression_attention, plot_metrics_by_kind, plot_segmentation_curves,
                                     plot_table3, show_referring_examples, table3_frame)
 from .plotting.colorization import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,

@@ -36,11 +36,23 @@ def register_checkpoint(state: dict, name: str, config: dict, metrics: dict, his
     return path
 
 
+def _entry(name: str, directory: str | Path) -> dict | None:
+    registry = Path(directory) / "registry.json"
+    return load_json(registry).get(name) if registry.exists() else None
+
+
+def has_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS) -> bool:
+    """True if the registry lists a checkpoint ``name`` trained with exactly ``config`` and its file
+    is present (nothing is loaded, nothing printed; :func:`find_checkpoint` checks the sha256)."""
+    entry = _entry(name, directory)
+    return entry is not None and entry["config"] == config and (Path(directory) / entry["file"]).is_file()
+
+
 def find_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS) -> tuple[dict, dict] | None:
     """(state dict, registry entry) of the checkpoint ``name`` if it was trained with ``config``,
     else None.  A listed file that is missing or fails its sha256 raises :class:`CheckpointError`."""
     registry = Path(directory) / "registry.json"
-    entry = load_json(registry).get(name) if registry.exists() else None
+    entry = _entry(name, directory)
     if entry is None:
         return None
     if entry["config"] != config:

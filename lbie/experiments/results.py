@@ -109,6 +109,40 @@ def render_gate_study(result: dict) -> str:
     return "\n".join(lines)
 
 
+def row_status(result: dict, expected: list[str], *, once: tuple[str, ...] = ("source_copy", "ground_truth"),
+               key: str = "method", metric: str = "rs1") -> dict:
+    """Which rows a results file (with ``rows`` and ``provenance.seeds``) holds, of the ``expected``
+    ones (rows are named by ``key``; a row's seed count is that of its ``metric``, a mean-std dict):
+    ``present`` and ``missing`` (in ``expected`` order), ``incomplete`` ({row: seeds} for rows
+    with fewer seeds than the reproduction asked for; rows in ``once`` are evaluated once by design),
+    ``extra`` (rows not expected), ``seeds``, ``complete`` (the file's flag) and ``text``, one
+    sentence per finding, for a chapter to print."""
+    if "rows" not in result:
+        raise ValueError("a results dict needs a 'rows' list (the content of a results/*.json file)")
+    rows = {r[key]: r for r in result["rows"]}
+    seeds = result.get("provenance", {}).get("seeds")
+    count = lambda r: r[metric].get("seeds", 1) if isinstance(r.get(metric), dict) else 1  # noqa: E731
+    present = [m for m in expected if m in rows]
+    missing = [m for m in expected if m not in rows]
+    incomplete = {m: count(rows[m]) for m in present if m not in once and seeds and count(rows[m]) < seeds}
+    extra = [m for m in rows if m not in expected]
+    complete = bool(result.get("complete"))
+    state = "complete" if complete else "INCOMPLETE (the reproduction was still running or was stopped)"
+    text = [f"The file is {state}; the reproduction asked for {seeds} seed(s) and the file holds {len(present)} of the "
+            f"{len(expected)} expected rows."]
+    if missing:
+        text.append(f"Missing rows ({len(missing)}): {', '.join(missing)}.")
+    if incomplete:
+        text.append("Rows with fewer seeds than asked for: "
+                    + ", ".join(f"{m} ({n} of {seeds})" for m, n in incomplete.items()) + ".")
+    if not missing and not incomplete:
+        text.append("Every expected row is present with all its seeds.")
+    if extra:
+        text.append(f"Rows not expected here: {', '.join(extra)}.")
+    return {"present": present, "missing": missing, "incomplete": incomplete, "extra": extra, "seeds": seeds,
+            "complete": complete, "text": " ".join(text)}
+
+
 def render(result: dict) -> str:
     """The table(s) of one results file."""
     if result.get("experiment") == "cosal-gates":

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
+from ..checkpoints import CHECKPOINTS, find_checkpoint, has_checkpoint, register_checkpoint
 from ..config import config_hash, experiment_config, hashed_run_name, run_settings
 from ..data.css import DATA_VERSION, CSSData, load_css
 from ..data.edit_inputs import check_edit_inputs
@@ -429,3 +429,17 @@ def load_or_train_timgan(*, directory: str | Path = CHECKPOINTS, device="auto", 
     return TIMGANRun(model.to(device).eval(), text, entry["history"], entry["metrics"], cfg, None,
                      entry.get("autoencoder_history"))
 
+
+def timgan_model_source(*, preset: str | None = "auto", variant: str = "timgan", seed: int = 0,
+                        directory: str | Path = CHECKPOINTS, **settings) -> str | None:
+    """Where :func:`load_or_train_timgan` with these arguments would get its model without training:
+    ``"checkpoint"`` (a published checkpoint of exactly this configuration), ``"run"`` (a finished,
+    evaluated run of it under ``runs/timgan/``), or None (it would train).  Lets a chapter show the
+    trained models of several methods without starting hours of training for the missing ones."""
+    cfg = timgan_config(preset, variant=variant, seed=seed, **settings)
+    if has_checkpoint(f"css-{run_name(cfg)}", cfg, directory):
+        return "checkpoint"
+    metrics = runs_dir() / "timgan" / run_name(cfg) / "metrics.json"
+    if metrics.is_file() and load_json(metrics).get("config") == cfg:
+        return "run"
+    return None

@@ -63,14 +63,14 @@ def mask_panel(ax, mask, image=None, title=None):
     return im
 
 
-def text_panel(ax, text: str, label: str | None = None, colour="k", width: int = 26):
+def text_panel(ax, text: str, label: str | None = None, colour="k", width: int = 26, fontsize: float = 8.5):
     """A quoted, wrapped text in an axes without frame, below an optional bold ``label``."""
     import textwrap
 
     ax.axis("off")
     if label:
         ax.text(0.0, 0.95, label, color=colour, fontsize=8, fontweight="bold", va="top", transform=ax.transAxes)
-    ax.text(0.0, 0.78 if label else 0.97, textwrap.fill(f"“{text}”", width), fontsize=8.5, va="top", ha="left",
+    ax.text(0.0, 0.78 if label else 0.97, textwrap.fill(f"“{text}”", width), fontsize=fontsize, va="top", ha="left",
             transform=ax.transAxes)
 
 

@@ -2,13 +2,14 @@
 routing gates and their t-SNE (Fig. 5b), the loss terms of a training run, and the results table."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .css import EDIT_TYPES, EDIT_TYPE_COLOR
-from .style import COLUMN_WIDTH, column_figsize, draw_word_row, image_panel, mask_panel, mean_std_pair, plottable
+from .css import EDIT_TYPES, EDIT_TYPE_COLOR, edit_types
+from .style import (COLUMN_WIDTH, column_figsize, draw_word_row, image_panel, mask_panel, mean_std_pair, per_index,
+                    plottable, text_panel)
 
 HEAD_COLOR = {"where": "tab:blue", "how": "tab:orange"}
 LOSS_NAMES = {"gan": "adversarial (G)", "img": "image L1", "feat": "feature L1 (GT-mask weighted)", "mask": "mask L1",
@@ -229,10 +230,12 @@ def plot_loss_terms(history: list, *, ae_history: list | None = None, weights: d
     return fig
 
 
-def timgan_frame(result: dict):
+def timgan_frame(result: dict, *, by_kind: Sequence[str] = ("rs1",), kind_std: bool = False):
     """The TIM-GAN results (the dict of ``results/timgan_css.json``) as a pandas DataFrame: one
     row per method with RS@1, RS@5 (mean, std over seeds), FID, the paper's numbers (Clevr
-    column of Tables 1-2), pixel L1, RS@1 by instruction kind (means), training minutes and the
+    column of Tables 1-2), pixel L1, the means by instruction kind of each metric in ``by_kind``
+    (``"rs1"``, ``"rs5"``, ``"change_ratio"``; columns ``"<metric> <kind>"``, NaN where the file
+    does not hold it; with ``kind_std`` also ``"<metric> <kind>_std"``), training minutes and the
     number of seeds."""
     import pandas as pd
 
@@ -244,9 +247,105 @@ def timgan_frame(result: dict):
             mean, std = mean_std_pair(row[key]) if row.get(key) else (np.nan, np.nan)
             rec[key], rec[f"{key}_std"], rec[f"paper {key}"] = mean, std, paper.get(key, np.nan)
         rec["l1"] = mean_std_pair(row["l1"])[0] if "l1" in row else np.nan
-        for kind, scores in row.get("by_kind", {}).items():
-            rec[f"rs1 {kind}"] = mean_std_pair(scores["rs1"])[0]
+        for metric in by_kind:
+            for kind, scores in row.get("by_kind", {}).items():
+                mean, std = mean_std_pair(scores[metric]) if scores.get(metric) else (np.nan, np.nan)
+                rec[f"{metric} {kind}"] = mean
+                if kind_std:
+                    rec[f"{metric} {kind}_std"] = std
         rec["train min"] = mean_std_pair(row["train_seconds"])[0] / 60 if "train_seconds" in row else np.nan
         rec["seeds"] = row["rs1"].get("seeds", 1) if isinstance(row.get("rs1"), dict) else 1
         records.append(rec)
     return pd.DataFrame.from_records(records).set_index("method")
+
+
+# The names the paper gives the methods of its Tables 1-2 (and the two reference rows).
+METHOD_LABELS = {"timgan": "TIM-GAN", "no_where": "no f_where", "no_how": "no f_how",
+                 "no_text_adaptive": "no text-adaptive", "tirg": "TIRG-GAN", "geneva": "GeNeVA", "tagan": "TA-GAN",
+                 "dmgan": "DM-GAN", "source_copy": "source copy", "ground_truth": "ground truth"}
+
+
+def timgan_gap_frame(result: dict, *, full: str = "timgan", others: Sequence[str] | None = None,
+                     metrics: Sequence[str] = ("rs1", "rs5")):
+    """The paper's claims about the full model, checked on a TIM-GAN results dict: one row per
+    (method, metric) with ``ours`` = full minus method (difference of the means over seeds),
+    ``ours_std`` = the two rows' seed stds combined (sqrt of the sum of squares), ``paper`` = the
+    same difference in the paper's numbers, ``same_sign`` (ours has the paper's sign),
+    ``separated`` (|ours| > 2 ``ours_std``; None when either row has fewer than two seeds, so that
+    there is no spread to compare with) and ``seeds`` (the smaller count of the two rows).
+    ``others`` defaults to the ablations and the baselines; methods or metrics the file does not
+    hold are left out (a metric such as FID is None when it was not computed)."""
+    import pandas as pd
+
+    from ..models.timgan import VARIANTS
+    from ..models.timgan_baselines import BASELINES
+
+    rows = {r["method"]: r for r in result["rows"]}
+    others = [m for m in VARIANTS + BASELINES if m != full] if others is None else list(others)
+    records = []
+    if full in rows:
+        for method in (m for m in others if m in rows):
+            for metric in metrics:
+                a, b = rows[full].get(metric), rows[method].get(metric)
+                if not a or not b:
+                    continue
+                (ma, sa), (mb, sb) = mean_std_pair(a), mean_std_pair(b)
+                pa, pb = (rows[full].get("paper") or {}).get(metric), (rows[method].get("paper") or {}).get(metric)
+                seeds = min(x.get("seeds", 1) if isinstance(x, dict) else 1 for x in (a, b))
+                gap, spread = ma - mb, float(np.hypot(sa, sb))
+                paper = pa - pb if pa is not None and pb is not None else np.nan
+                records.append({"method": method, "metric": metric, "ours": gap, "ours_std": spread, "paper": paper,
+                                "same_sign": bool(np.sign(gap) == np.sign(paper)) if np.isfinite(paper) else None,
+                                "separated": bool(abs(gap) > 2 * spread) if seeds >= 2 else None, "seeds": seeds})
+    columns = ["method", "metric", "ours", "ours_std", "paper", "same_sign", "separated", "seeds"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def show_method_edits(data, indices: Iterable[int], edits: dict, *, title: str | None = None):
+    """Several methods' edits of the same triples: one row per triple of ``data`` (a
+    :class:`lbie.CSSData`) with its source, instruction (with its type), target and then one
+    column per entry of ``edits`` (``{method: uint8 (N, H, W, 3)}``, for the whole data set or one
+    per index; a method whose value is None gets a grey panel saying it has no model).  Column
+    titles use :data:`METHOD_LABELS` where a method has one.  The images shrink so that the
+    figure fits the book's column (:data:`COLUMN_WIDTH`) whatever the number of methods."""
+    import textwrap
+
+    indices = [int(i) for i in indices]
+    if not indices:
+        raise ValueError("show_method_edits needs at least one triple index")
+    if not edits:
+        raise ValueError("show_method_edits needs at least one method in edits")
+    edits = {m: per_index(e, indices, len(data)) for m, e in edits.items()}
+    types = edit_types(data)
+    # a fixed layout in inches (tight_layout would shrink the images to make room for the wrapped text)
+    n_img, text_w, gap, left, top, bottom = 2 + len(edits), 1.5, 0.05, 0.25, 0.68, 0.05
+    img = min(0.8, (COLUMN_WIDTH - left - text_w - gap * (n_img + 1)) / n_img)
+    row = max(img, 0.55)  # room for the type and three lines of instruction
+    width = left + text_w + n_img * img + gap * (n_img + 1)
+    height = top + len(indices) * row + (len(indices) - 1) * gap + bottom
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(len(indices), n_img + 1, width_ratios=[img, text_w] + [img] * (n_img - 1),
+                            left=left / width, right=1 - gap / width, top=1 - top / height, bottom=bottom / height,
+                            wspace=gap / ((width - left - gap) / (n_img + 1)), hspace=gap / row)
+    titles = ["source", "instruction", "target"] + [textwrap.fill(METHOD_LABELS.get(m, m), 9) for m in edits]
+    for r, i in enumerate(indices):
+        panels = [fig.add_subplot(grid[r, c]) for c in range(n_img + 1)]
+        image_panel(panels[0], data.source[i])
+        panels[0].set_ylabel(f"#{i}", fontsize=8)
+        text_panel(panels[1], str(data.instruction[i]), types[i], EDIT_TYPE_COLOR.get(types[i], "k"), width=24,
+                    fontsize=8)
+        image_panel(panels[2], data.target[i])
+        for ax, e in zip(panels[3:], edits.values()):
+            if e is None:
+                ax.set_xticks([]), ax.set_yticks([])
+                ax.set_facecolor("0.92")
+                ax.text(0.5, 0.5, "no\nmodel", ha="center", va="center", fontsize=8, color="0.3",
+                        transform=ax.transAxes)
+            else:
+                image_panel(ax, plottable(e[i]).astype(np.uint8))
+        if r == 0:
+            for ax, t in zip(panels, titles):
+                ax.set_title(t, fontsize=8, va="bottom")
+    fig.suptitle(title or f"{len(edits)} methods on the same {len(indices)} test edits", y=1 - 0.08 / height,
+                 va="top")
+    return fig
