@@ -26,9 +26,13 @@ from .edit_formats import EditPairs, load_codraw_h5, load_timgan_folders, load_t
 from .text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, TokenFeatures, cached_text_encoder
 from .timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDiscriminator, TextAdaptiveRouting, WhereModule,
                      gate_diversity_loss, gt_mask)
-from .retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, fid_score, rs_at_n, to_float, to_uint8)
+from .retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, RetrievalResult, fid_score, rs_at_n,
+                        target_rank, to_float, to_uint8, top_k)
 from .timgan_experiment import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_images, evaluate_edits,
-                                explain_edits, load_or_train_timgan, publish_timgan, retrieval_index, timgan_config, train_timgan)
+                                explain_edits, load_or_train_timgan, publish_timgan, retrieval_encoder_name, retrieval_index,
+                                timgan_config, train_timgan)
+from .composed_retrieval import TIRGComposer, load_or_train_tirg_composer, train_tirg_composer
+from .plotting import plot_retrieval_queries, show_retrieval_failures
 from .segmentation_experiment import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
                                       load_or_train_segmentation, predict_segmentation, publish_segmentation,
                                       region_attention, render_segmentation, reproduce_referit_synth,
