@@ -1213,8 +1213,8 @@ def plot_retrieval_queries(data, i: int, results: dict, index, *, queries: dict,
     how it differs from the target; the target is framed green.  The top row shows the source, the
     instruction, the target and, with ``mask`` ((h, w) in [0, 1]), the predicted where-mask."""
     types = edit_types(data)
-    fig = plt.figure(figsize=_figsize(1.35 * (k + 1), 1.75 * (len(results) + 1) + 0.4))
-    head, body = fig.subfigures(2, 1, height_ratios=[1, len(results)])
+    fig = plt.figure(figsize=_figsize(1.35 * (k + 1), 1.6 + 2.1 * len(results)), layout="constrained")
+    head, body = fig.subfigures(2, 1, height_ratios=[1.6, 2.1 * len(results)])
     top = head.subplots(1, 4 if mask is not None else 3, gridspec_kw=dict(width_ratios=[1, 2.2, 1, 1][:4 if mask
                                                                                                  is not None else 3]))
     _image(top[0], data.source[i], "source")
@@ -1253,8 +1253,8 @@ def show_retrieval_failures(data, indices: Iterable[int], edits, result, index, 
     types = edit_types(data)
     cols = ["source", "instruction", "edit (query)"] + (["predicted mask"] if masks is not None else []) + ["target"]
     fig, axes = plt.subplots(len(indices), len(cols) + k, squeeze=False,
-                             figsize=_figsize(1.15 * (len(cols) + k) + 0.6, 1.75 * len(indices) + 0.5),
-                             gridspec_kw=dict(width_ratios=[1, 1.5] + [1] * (len(cols) - 2 + k)))
+                             figsize=_figsize(1.15 * (len(cols) + k) + 0.6, 2.1 * len(indices) + 0.5),
+                             gridspec_kw=dict(width_ratios=[1, 1.5] + [1] * (len(cols) - 2 + k)), layout="constrained")
     for row, i in enumerate(indices):
         top, panels = row == 0, axes[row]
         _image(panels[0], data.source[i], "source" if top else None)
@@ -1271,7 +1271,6 @@ def show_retrieval_failures(data, indices: Iterable[int], edits, result, index, 
         _image(panels[c], data.target[i], "target" if top else None)
         _neighbour_panels(panels[c + 1:], result, i, index, width=15, top=top)
     fig.suptitle(title or "edits that do not retrieve their target: what they retrieve instead")
-    fig.tight_layout()
     return fig
 
 
