@@ -13,15 +13,18 @@ with ``phi_x`` the frozen retrieval encoder's code map of the source (``code_ch`
 "last conv" variant, google/tirg ``TIRGLastConv``; :func:`~lbie.timgan_baselines.tirg_compose`) and
 ``t`` an LSTM over the instruction's word features (the frozen MiniLM features TIM-GAN reads), then a
 linear layer, as TIRG.  The query is ``phi_hat`` flattened and L2-normalised, the gallery's format.
+One addition to TIRG: the branches also see two coordinate channels (as TIM-GAN's where module does),
+without which two 3x3 convolutions cannot tell "top left" from "center" on a 16 x 16 map.
 
 Training is TIRG's classification loss -- softmax cross-entropy of the target among candidates, on
-cosine similarities times a learned scale (TIRG's ``NormalizationLayer``, from 4) -- with two changes.
+cosine similarities times a learned scale (TIRG's ``NormalizationLayer``) -- with three changes.
 The image encoder is frozen: TIRG trains its ResNet along, but here the gallery must stay the one every
-method is scored in.  And since the frozen encoder fixes every embedding, the candidates are not the
-batch's targets (TIRG's ``batch_based_classification`` loss) but the whole training gallery (every
-distinct training scene), with the query's source scene excluded as at test time: random batch
-targets are easy negatives, the scenes one object away from the target are the hard ones.  Both
-branches' last convs start at zero, so an untrained composer returns ``phi_x / 2`` and retrieves
+method is scored in.  Since that fixes every embedding, the candidates are not only the batch's targets
+(TIRG's ``batch_based_classification``) but also ``negatives`` random scenes of the training gallery
+(every distinct training scene), with the query's source scene masked as it is excluded at test time.
+And the scale starts at 3 / (the spread of the gallery's cosine similarities), not at TIRG's 4: CSS-2D
+scenes are mostly white canvas, their cosines all lie near 1, and at a scale of 4 the softmax is flat.
+Both branches' last convs start at zero, so an untrained composer returns ``phi_x / 2`` and retrieves
 exactly as the source image alone does.
 """
 from __future__ import annotations
@@ -99,9 +102,14 @@ def train_tirg_composer(encoder: RetrievalAutoEncoder, text_encoder: TextEncoder
     instructions = np.asarray(instructions)
     text_encoder.precompute(instructions)
     seed_everything(seed)
-    model = TIRGComposer(codes.shape[1], text_encoder.dim, text_hidden=text_hidden).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator()
+    # the gallery's embeddings sit in a narrow cone (a white canvas with a few objects: cosines near 1), so
+    # the softmax needs a scale of the order of 1 / (spread of the cosines) to tell scenes apart at all
+    pairs = torch.randint(len(keys), (2, 4096), generator=g.manual_seed(seed))
+    spread = (keys[pairs[0]] * keys[pairs[1]]).sum(1).std().item()
+    model = TIRGComposer(codes.shape[1], text_encoder.dim, text_hidden=text_hidden,
+                         scale=min(3.0 / max(spread, 1e-6), 1e4)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def batches(epoch):
         order = torch.randperm(len(codes), generator=g.manual_seed(seed * 1000 + epoch))
@@ -128,8 +136,8 @@ def load_or_train_tirg_composer(cfg: dict, train, index: RetrievalIndex, text_en
     """The TIRG composer of a TIM-GAN data configuration ``cfg`` (:func:`~lbie.timgan_experiment.timgan_config`),
     trained on its training triples ``train`` (a :class:`~lbie.css.CSSData`) against ``index``'s encoder
     (:func:`~lbie.timgan_experiment.retrieval_index`): published in ``directory`` (``checkpoints/``;
-    ``publish=True`` stores it there), else trained once under ``runs/retrieval/``, else trained now.  ``epochs`` defaults to
-    the preset's ``retrieval_epochs``; ``settings`` override :data:`COMPOSER_DEFAULTS`."""
+    ``publish=True`` stores it there), else trained once under ``runs/retrieval/``, else trained now.
+    ``epochs`` defaults to the preset's ``retrieval_epochs``; ``settings`` override :data:`COMPOSER_DEFAULTS`."""
     from .timgan_experiment import retrieval_encoder_name
 
     unknown = sorted(set(settings) - set(COMPOSER_DEFAULTS))

@@ -117,10 +117,9 @@ DATASETS: dict[str, Dataset] = {
         "TIRG's CSS scenes (Vo et al., CVPR 2019; google/tirg)",
         (Remote(_DRIVE + "1wPqMw-HKmXUG2qTgYBiTNUnjz83hA2tY", None, "CSSDataset.zip", unpack="zip"),),
         _verify_css,
-        "pairs = lbie.load_tirg_css_npy('{found}', 'test')  # scenes drawn by the CSS-2D renderer, 64 px\n"
-        "edits = lbie.edit_images(run.model, run.text_encoder, pairs.source, pairs.instruction)\n"
-        "  with run = lbie.load_or_train_timgan(): TIM-GAN's Clevr column (paper Table 1); the chapters train "
-        "on CSS-2D, whose scenes follow TIRG's 2D renderer",
+        "pairs = lbie.load_tirg_css_npy('{found}', 'test')  # TIRG's scenes drawn by the CSS-2D renderer, 64 px\n"
+        "run = lbie.load_or_train_timgan()  # TIM-GAN trained on CSS-2D (the Clevr column of paper Table 1)\n"
+        "edits = lbie.edit_images(run.model, run.text_encoder, pairs.source, pairs.instruction)",
         notes={"size": "about 1 GB (the 3D renders are included; the reader only needs the .npy)"}),
     "codraw": Dataset(
         "CoDraw abstract scenes as processed for GeNeVA (El-Nouby et al., ICCV 2019)",
@@ -146,7 +145,7 @@ DATASETS: dict[str, Dataset] = {
          Remote(_DRIVE + "0B0ywwgffWnLLcms2WWJQRFNSWXM&resourcekey=0-Av8zFbeDDvNcF1sSjDR32w", None,
                 "cvpr2016_flowers.tar.gz", unpack="tar", strip="cvpr2016_flowers")),
         _verify_oxford,
-        "flowers = lbie.load_oxford102('{root}', 'test')  # the LBIE paper's 20 test classes, 64 px\n"
+        "flowers = lbie.flowers.load_oxford102('{root}', 'test')  # LBIE's 20 test classes, 64 px\n"
         "  LBIE's colourisation experiment (paper Table 4, Figs. 6-7); the chapter trains on generated "
         "flowers (`python -m lbie reproduce flowers-synth`)"),
     "referit": Dataset(
@@ -160,7 +159,7 @@ DATASETS: dict[str, Dataset] = {
              ("referit_bbox.json", "bec099400a491b51ac0a01108589b6e49c7ae73223b9f2ff9ed8918d3f03a25e"),
              ("vocabulary_referit.txt", "937e1422fa991ee49a4c891981ccba6983e53031b809b8a596841e2b9c445c48")))),
         _verify_referit,
-        "referit = lbie.load_referit('{root}', 'test', size=64)  # queries, images and masks, Hu et al.'s split\n"
+        "referit = lbie.referring.load_referit('{root}', 'test', size=64)  # Hu et al.'s test split, 64 px\n"
         "  LBIE's language-based segmentation (paper Table 3); the chapter trains on generated scenes "
         "(`python -m lbie reproduce referit-synth`) and scores with the same metrics (lbie.seg_metrics)"),
 }

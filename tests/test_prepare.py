@@ -100,7 +100,7 @@ def test_oxford_through_the_command_line(server, tmp_path, capsys):
     captions_hash = _sha256(served / "cvpr2016_flowers.tar.gz").removeprefix("sha256:")
     assert f"cvpr2016_flowers.tar.gz: no published hash to check it against; its sha256 is {captions_hash}" in out
     assert "102flowers.tgz: no published hash" not in out  # that one was checked
-    assert "verified:" in out and "5 images" in out and f"lbie.load_oxford102('{root}', 'test')" in out
+    assert "verified:" in out and "5 images" in out and f"lbie.flowers.load_oxford102('{root}', 'test')" in out
     # a second run finds the files in place (pooch checks the hashes again) and verifies again
     assert main(["prepare", "oxford102", "--root", str(root), "--registry", str(registry), "--no-progress"]) == 0
 
@@ -127,7 +127,7 @@ def test_referit_layout(server, tmp_path):
     assert (root / "referit-dataset" / "mask" / "8756_1.mat").is_file()
     assert (root / "data" / "referit_query_test.json").is_file() and "2 images" in summary
     assert any("referitdata.tar.gz: no published hash" in line for line in lines)
-    assert any("lbie.load_referit(" in line for line in lines)
+    assert any("lbie.referring.load_referit(" in line for line in lines)
 
 
 def test_css_finds_the_npy_inside_the_archive(server, tmp_path):
