@@ -29,16 +29,16 @@ from .models.colorization import Colorizer, TextDiscriminator, WordEncoder
 # metrics
 from .metrics.cosal_iou import ColorIoU, CoSaLShapeIoU
 from .metrics.summary import mean_std
-from .metrics.retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, fid_score, rs_at_n, to_float,
-                                to_uint8)
+from .metrics.retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, RetrievalResult, fid_score,
+                                rs_at_n, target_rank, to_float, to_uint8, top_k)
 
 # experiments
 from .experiments.cosal import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate,
                                 forced_step_metrics, load_or_train_cosal, predict_cosal, publish_checkpoint,
                                 stop_step_share, train_cosal)
 from .experiments.timgan import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_images, evaluate_edits,
-                                 explain_edits, load_or_train_timgan, publish_timgan, retrieval_index, timgan_config,
-                                 timgan_model_source, train_timgan)
+                                 explain_edits, load_or_train_timgan, publish_timgan, retrieval_encoder_name,
+                                 retrieval_index, timgan_config, timgan_model_source, train_timgan)
 from .experiments.segmentation import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
                                        load_or_train_segmentation, predict_segmentation, publish_segmentation,
                                        region_attention, render_segmentation, reproduce_referit_synth,
@@ -63,6 +63,8 @@ from .plotting.segmentation import (plot_expression_attention, plot_metrics_by_k
 from .plotting.colorization import (colorization_frame, plot_caption_attention, plot_lab_channels, plot_recolorings,
                                     show_colorizations)
 from .plotting.report import plot_claims
+from .plotting.retrieval import plot_retrieval_queries, show_retrieval_failures
+from .experiments.composed_retrieval import TIRGComposer, load_or_train_tirg_composer, train_tirg_composer
 from .experiments.results import gate_study_frame
 from .experiments.results_files import ResultsError, check_results
 from .experiments.deviations import DEVIATIONS

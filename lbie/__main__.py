@@ -8,9 +8,11 @@ commands:
   train-colorization  train one text-guided colouriser (LBIE or the no-text baseline)
   results             print the results tables rendered from results/*.json
   bench               speed benchmark (prints a table)
+  prepare             download a real data set (css, codraw, oxford102, referit), unpack and check it
 
 Bad values (an unknown preset, variant or experiment, a non-positive count) stop with a usage error
-(exit status 2) before any work starts.
+(exit status 2) before any work starts.  A failed download or a data set that does not load stops
+with a message (exit status 1).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .experiments.colorization import METHODS as COLORIZATION_METHODS
 from .experiments.reproduce import EXPERIMENTS
 from .experiments.segmentation import METHODS as SEGMENTATION_METHODS
 from .experiments.timgan import METHODS as TIMGAN_METHODS
+from .data.prepare import DATASETS
 from .models.lbie import TERMINATIONS
 from .utils import json_default
 
@@ -125,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--part", default="all", choices=PARTS, metavar="PART",
                    help="all (default) | lbie | timgan | tasks (segmentation and colourisation) | editor (the "
                         "interactive editor's response times)")
+    pr = sub.add_parser("prepare", help="download a real data set (needs internet and pooch), unpack and check it")
+    pr.add_argument("dataset", choices=tuple(DATASETS), metavar="dataset",
+                    help=" | ".join(f"{k} ({v.title})" for k, v in DATASETS.items()))
+    pr.add_argument("--root", required=True, help="folder the data set goes into (created if needed)")
+    pr.add_argument("--no-download", action="store_true",
+                    help="only check a folder prepared before (e.g. CoDraw after its manual step)")
+    pr.add_argument("--registry", default=None, metavar="FILE",
+                    help='JSON file replacing the URL and/or hash of files by name, for mirrors and pinned hashes: '
+                         '{"<dataset>": {"<file name>": {"url": "...", "hash": "sha256:..."}}}')
+    pr.add_argument("--no-progress", action="store_true", help="no download progress bars")
     p.commands = sub.choices  # command name -> its parser
     return p
 
@@ -145,6 +158,18 @@ def _check(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
             sub.error(f"--fid/--fid-images apply to {' and '.join(fid_experiments)} only, not {a.experiment}")
     if a.command == "train-segmentation" and a.method == "concat" and a.steps not in (None, 1):
         sub.error(f"the concat baseline has T = 1 by definition, got --steps {a.steps}")
+    if a.command == "prepare" and a.registry is not None:
+        from .data.prepare import with_registry
+
+        path = a.registry
+        try:
+            with open(path, encoding="utf-8") as f:
+                a.registry = json.load(f)
+            if not isinstance(a.registry, dict):
+                raise ValueError("expected a JSON object of data sets")
+            with_registry(DATASETS, a.registry)
+        except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+            sub.error(f"--registry {path}: {e}")
 
 
 def _print_run(run) -> None:
@@ -201,6 +226,14 @@ def main(argv=None) -> int:
         from .bench import main as bench_main
 
         bench_main(quick=a.quick, table2=a.table2, part=a.part)
+    elif a.command == "prepare":
+        from .data.prepare import PrepareError, prepare
+
+        try:
+            prepare(a.dataset, a.root, download=not a.no_download, registry=a.registry, progress=not a.no_progress)
+        except (PrepareError, ImportError, OSError) as e:  # OSError: network errors and missing files
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -8,12 +8,15 @@ package data; :func:`lbie.utils.checkpoints_dir` finds it in either place.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import nn
 
-from .train import CheckpointError
-from .utils import atomic_save_json, atomic_torch_save, checkpoints_dir, load_json
+from .train import CheckpointError, load_checkpoint
+from .utils import atomic_save_json, atomic_torch_save, checkpoints_dir, get_device, load_json, provenance
 
 CHECKPOINTS = checkpoints_dir()  # the repository's checkpoints/, or the installed wheel's copy
 
@@ -63,3 +66,35 @@ def find_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS
     if not path.exists() or _sha256(path) != entry["sha256"]:
         raise CheckpointError(f"checkpoint {path} is missing or does not match the sha256 in {registry}")
     return torch.load(path, map_location="cpu", weights_only=True), entry
+
+
+def load_or_train_cached(model: nn.Module, name: str, config: dict, run_dir: Path,
+                         train: Callable[[Path], nn.Module], *, experiment: str, device="auto",
+                         publish: bool = False, directory: str | Path = CHECKPOINTS, **record) -> nn.Module:
+    """A small model trained once and reused (the shared retrieval encoder, the TIRG composer):
+
+    1. the published checkpoint ``name`` trained with ``config`` in ``directory``, else
+    2. the finished run in ``run_dir`` (its ``metrics.json`` exists; the weights are fit's
+       ``checkpoint.pt`` there), else
+    3. ``train(run_dir)``, which trains and returns the model; then ``metrics.json`` records the
+       provenance (with the ``record`` fields and the wall time).
+
+    ``model`` is an untrained instance that receives the weights of 1 or 2.  ``publish=True`` stores
+    the weights of 2 or 3 in ``directory`` under ``name``.  Returns the model on ``device``, in eval mode."""
+    device = get_device(device)
+    found = find_checkpoint(name, config, directory)
+    if found is not None:
+        model.load_state_dict(found[0])
+        return model.to(device).eval()
+    done = Path(run_dir) / "metrics.json"
+    if done.exists():
+        model.load_state_dict(load_checkpoint(Path(run_dir) / "checkpoint.pt")["model"])
+        model = model.to(device).eval()
+    else:
+        t0 = time.perf_counter()
+        model = train(Path(run_dir)).to(device).eval()
+        atomic_save_json({"experiment": experiment, "name": name, "config": config,
+                          "provenance": provenance(**record, wall_seconds=time.perf_counter() - t0)}, done)
+    if publish:
+        register_checkpoint(model.state_dict(), name, config, load_json(done)["provenance"], [], directory)
+    return model

@@ -135,13 +135,13 @@ def test_same_config_builds_timgan_and_every_baseline():
 
 def test_rnn_reads_real_tokens_wherever_they_are():
     """Word features with a non-word column in front (e.g. a kept [CLS]) read like the plain ones."""
-    from lbie.models.timgan_baselines import _rnn
+    from lbie.models.timgan_baselines import rnn_over_words
     torch.manual_seed(0)
     rnn = torch.nn.GRU(384, 6, batch_first=True, bidirectional=True)
     text = _text()
     shifted = TokenFeatures(torch.cat([torch.randn(2, 1, 384), text.features], 1),
                             torch.cat([torch.zeros(2, 1, dtype=torch.bool), text.mask], 1), [])
-    (out, h), (out_s, h_s) = _rnn(rnn, text), _rnn(rnn, shifted)
+    (out, h), (out_s, h_s) = rnn_over_words(rnn, text), rnn_over_words(rnn, shifted)
     torch.testing.assert_close(out_s[:, 1:], out)
     torch.testing.assert_close(h_s, h)
     assert torch.all(out_s[:, 0] == 0) and torch.all(out[~text.mask] == 0)

@@ -267,6 +267,38 @@ def cells_to_id(cells: np.ndarray) -> np.ndarray:
     return ((np.asarray(cells, dtype=np.int64) + 1) * 49 ** np.arange(9, dtype=np.int64)).sum(-1)
 
 
+def id_to_cells(ids) -> np.ndarray:
+    """The nine cell codes (..., 9) int8 of exact grid-scene ids (the inverse of :func:`cells_to_id`)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if (ids < 0).any():
+        raise ValueError("scene ids of grid scenes are non-negative")
+    return (ids[..., None] // 49 ** np.arange(9, dtype=np.int64) % 49 - 1).astype(np.int8)
+
+
+def _name(code: int) -> str:
+    a = cell_attributes(code)
+    return f"{a['size']} {a['color']} {a['shape']}"
+
+
+def scene_differences(cells, reference) -> list[str]:
+    """How the grid scene ``cells`` differs from ``reference`` (nine codes each), one phrase a cell:
+    ``"extra small red circle, top left"``, ``"no large blue square, center"`` or ``"center: gray, not
+    blue"`` (only the attributes that differ).  Empty when the scenes are equal."""
+    out = []
+    for k, (c, r) in enumerate(zip(np.asarray(cells).astype(int), np.asarray(reference).astype(int))):
+        if c == r:
+            continue
+        if r < 0:
+            out.append(f"extra {_name(c)}, {POSITIONS[k]}")
+        elif c < 0:
+            out.append(f"no {_name(r)}, {POSITIONS[k]}")
+        else:
+            a, b = cell_attributes(c), cell_attributes(r)
+            out.append(f"{POSITIONS[k]}: " + " ".join(a[x] for x in ATTRIBUTES if a[x] != b[x])
+                       + ", not " + " ".join(b[x] for x in ATTRIBUTES if a[x] != b[x]))
+    return out
+
+
 # --------------------------------------------------------------------------- generator
 @dataclass
 class CSSData:

@@ -1,6 +1,6 @@
 """A gallery of instructions outside CSS-2D's training phrasings, each with the scene it asks for.
 
-CSS-2D's generator (:mod:`lbie.css`) phrases every instruction from a few templates ("make the red object
+CSS-2D's generator (:mod:`lbie.data.css`) phrases every instruction from a few templates ("make the red object
 blue", "remove the circle in the center", "add a small red circle to the top left", ...).  The objects are
 named as the generator names them (:func:`lbie.data.css.reference`), so only the phrasing around them varies.
 :func:`gallery_cases` writes, for one scene, the same edits in other words -- a template phrasing as the

@@ -264,12 +264,16 @@ def explain_edits(model: TIMGAN, text_encoder: TextEncoder, images, instructions
                            per_word("where_weights"), per_word("how_weights"), tokens)
 
 
+def retrieval_encoder_name(cfg: dict) -> str:
+    """The name of the shared retrieval encoder of a data configuration, ``css-<preset>-<hash>``."""
+    return f"css-{cfg['preset']}-" + config_hash({k: cfg[k] for k in ("n_train", "n_test", "size", "max_objects",
+                                                                        "retrieval_epochs", "data_version")})
+
+
 def retrieval_index(cfg: dict, train: CSSData, test: CSSData, device="auto", publish: bool = False) -> RetrievalIndex:
     """The shared RS@N gallery of this data configuration (its encoder is trained once;
     ``publish=True`` stores it in ``checkpoints/`` so the chapters never retrain it)."""
-    name = f"css-{cfg['preset']}-" + config_hash({k: cfg[k] for k in ("n_train", "n_test", "size", "max_objects",
-                                                                       "retrieval_epochs", "data_version")})
-    encoder = load_or_train_retrieval_encoder(name, np.concatenate([train.source, train.target]),
+    encoder = load_or_train_retrieval_encoder(retrieval_encoder_name(cfg), np.concatenate([train.source, train.target]),
                                               epochs=cfg["retrieval_epochs"], device=device, publish=publish)
     return RetrievalIndex(encoder, test.source, test.target, test.source_id, test.target_id)
 

@@ -17,7 +17,7 @@ images.  FID goes through ``torchmetrics`` with the TF-Inception network that th
 from __future__ import annotations
 
 import hashlib
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import fit, load_checkpoint
-from ..utils import atomic_save_json, cache_dir, get_device, load_json, provenance, runs_dir, seed_everything
+from ..train import fit
+from ..utils import atomic_save_json, cache_dir, get_device, load_json, runs_dir, seed_everything
 
 
 def to_float(images) -> torch.Tensor:
@@ -55,13 +55,65 @@ class RetrievalAutoEncoder(nn.Module):
     def forward(self, x):
         return self.decoder(self.encoder(x))
 
+    @property
+    def code_ch(self) -> int:
+        """Channels of the code map (the embedding is code_ch x H/4 x W/4)."""
+        return self.encoder[-1].out_channels
+
     @torch.no_grad()
-    def embed(self, images, batch_size: int = 512) -> torch.Tensor:
-        """L2-normalised embeddings (N, D) of uint8 images (N, H, W, 3)."""
+    def codes(self, images, batch_size: int = 512) -> torch.Tensor:
+        """The encoder's code maps (N, code_ch, H/4, W/4) of uint8 images (N, H, W, 3), on the CPU."""
         device = next(self.parameters()).device
-        out = [self.encoder(to_float(images[i:i + batch_size]).to(device)).flatten(1).cpu()
-               for i in range(0, len(images), batch_size)]
-        return F.normalize(torch.cat(out), dim=1)
+        return torch.cat([self.encoder(to_float(images[i:i + batch_size]).to(device)).cpu()
+                          for i in range(0, len(images), batch_size)])
+
+    def embed(self, images, batch_size: int = 512) -> torch.Tensor:
+        """L2-normalised embeddings (N, D) of uint8 images (N, H, W, 3): the flattened code maps."""
+        return F.normalize(self.codes(images, batch_size).flatten(1), dim=1)
+
+
+def _similarities(query, gallery, gallery_ids, exclude_ids, *lengths):
+    """Cosine similarities in chunks of 1024 queries, -inf where the gallery id is ``exclude_ids[i]``:
+    yields (first query, sim (q, G)).  ``lengths`` are further per-query arrays to check."""
+    q, g = F.normalize(query.float(), dim=1), F.normalize(gallery.float(), dim=1)
+    exclude_ids = torch.as_tensor(np.asarray(exclude_ids))
+    if any(len(a) != len(q) for a in (exclude_ids, *lengths)) or len(g) != len(gallery_ids):
+        raise ValueError("query/target_ids/exclude_ids and gallery/gallery_ids must have matching lengths")
+    for i in range(0, len(q), 1024):
+        sim = q[i:i + 1024] @ g.T
+        sim[gallery_ids[None] == exclude_ids[i:i + 1024, None]] = float("-inf")
+        yield i, sim
+
+
+def top_k(query: torch.Tensor, gallery: torch.Tensor, gallery_ids, exclude_ids, k: int = 5
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` gallery rows most similar (cosine; inputs need not be normalised) to each query,
+    best first, ignoring rows whose id is ``exclude_ids[i]`` (the source scene; -1: none), and their
+    similarities: (rows (Q, k) int64, similarity (Q, k) float32); k is capped at the gallery size."""
+    gallery_ids = torch.as_tensor(np.asarray(gallery_ids))
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    rows, sims = [], []
+    for _, sim in _similarities(query, gallery, gallery_ids, exclude_ids):
+        top = sim.topk(min(k, len(gallery_ids)), dim=1)
+        rows.append(top.indices)
+        sims.append(top.values)
+    return torch.cat(rows).numpy(), torch.cat(sims).numpy()
+
+
+def target_rank(query: torch.Tensor, gallery: torch.Tensor, gallery_ids, target_ids, exclude_ids) -> np.ndarray:
+    """1 + the number of gallery rows more similar to ``query[i]`` than the row of ``target_ids[i]``
+    (rows of id ``exclude_ids[i]`` not counted): 1 means the target is the nearest entry.  (Q,) int64;
+    0 where the target's id is not in the gallery.  Gallery ids must be unique."""
+    gallery_ids = torch.as_tensor(np.asarray(gallery_ids))
+    target_ids = torch.as_tensor(np.asarray(target_ids))
+    ranks = []
+    for i, sim in _similarities(query, gallery, gallery_ids, exclude_ids, target_ids):
+        match = gallery_ids[None] == target_ids[i:i + len(sim), None]  # (q, G), one True per row at most
+        at_target = torch.where(match, sim, torch.zeros_like(sim)).sum(1, keepdim=True)
+        rank = 1 + (sim > at_target).sum(1)
+        ranks.append(torch.where(match.any(1), rank, torch.zeros_like(rank)))
+    return torch.cat(ranks).numpy()
 
 
 def rs_at_n(query: torch.Tensor, gallery: torch.Tensor, gallery_ids, target_ids, exclude_ids,
@@ -69,35 +121,88 @@ def rs_at_n(query: torch.Tensor, gallery: torch.Tensor, gallery_ids, target_ids,
     """Per-query hits at each N: is ``target_ids[i]`` among the N gallery entries most similar to
     ``query[i]`` (cosine; inputs need not be normalised), ignoring entries whose id is
     ``exclude_ids[i]`` (the source scene).  Returns {N: bool array (Q,)}."""
-    q, g = F.normalize(query.float(), dim=1), F.normalize(gallery.float(), dim=1)
-    gallery_ids = torch.as_tensor(np.asarray(gallery_ids))
-    target_ids, exclude_ids = torch.as_tensor(np.asarray(target_ids)), torch.as_tensor(np.asarray(exclude_ids))
-    if not (len(q) == len(target_ids) == len(exclude_ids)) or len(g) != len(gallery_ids):
+    target_ids = np.asarray(target_ids)
+    if len(target_ids) != len(query):
         raise ValueError("query/target_ids/exclude_ids and gallery/gallery_ids must have matching lengths")
-    hits = {n: [] for n in ns}
-    for i in range(0, len(q), 1024):
-        sim = q[i:i + 1024] @ g.T
-        sim[gallery_ids[None] == exclude_ids[i:i + 1024, None]] = float("-inf")
-        top = sim.topk(min(max(ns), len(g)), dim=1).indices
-        found = gallery_ids[top] == target_ids[i:i + 1024, None]
-        for n in ns:
-            hits[n].append(found[:, :n].any(1))
-    return {n: torch.cat(h).numpy() for n, h in hits.items()}
+    rows, _ = top_k(query, gallery, gallery_ids, exclude_ids, max(ns))
+    found = np.asarray(gallery_ids)[rows] == target_ids[:, None]
+    return {n: found[:, :n].any(1) for n in ns}
+
+
+@dataclass
+class RetrievalResult:
+    """The k nearest gallery entries of each query (:meth:`RetrievalIndex.query`).
+
+    rows, ids, similarity: (Q, k) gallery rows, their scene ids and cosine similarities, best first;
+    target_id (Q,); target_rank (Q,) the target's rank among the gallery entries (1 = nearest; see
+    :func:`target_rank`).  Hits are read from the top k, as :func:`rs_at_n` does."""
+    rows: np.ndarray
+    ids: np.ndarray
+    similarity: np.ndarray
+    target_id: np.ndarray
+    target_rank: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target_id)
+
+    def hits(self, n: int) -> np.ndarray:
+        """(Q,) bool: the target is among the ``n`` nearest entries (n at most k)."""
+        if not 1 <= n <= self.rows.shape[1]:
+            raise ValueError(f"n must be between 1 and k = {self.rows.shape[1]}, got {n}")
+        return (self.ids[:, :n] == self.target_id[:, None]).any(1)
+
+    def scores(self, kind=None, ns=(1, 5)) -> dict:
+        """RS@N in percent (``rs1``, ``rs5``, ...) and, with ``kind`` ((Q,) labels, e.g. the
+        instruction kinds), the same per label under ``by_kind``."""
+        hits = {n: self.hits(n) for n in ns}
+        out = {f"rs{n}": 100.0 * float(h.mean()) for n, h in hits.items()}
+        if kind is not None:
+            kind = np.asarray(kind)
+            if len(kind) != len(self):
+                raise ValueError(f"kind has {len(kind)} labels for {len(self)} queries")
+            out["by_kind"] = {str(k): {f"rs{n}": 100.0 * float(h[kind == k].mean()) for n, h in hits.items()}
+                              for k in np.unique(kind)}
+        return out
 
 
 class RetrievalIndex:
-    """The shared gallery of one test split: every distinct scene, embedded once."""
+    """The shared gallery of one test split: every distinct scene, embedded once.  ``ids`` (G,) are
+    the scenes' ids (sorted), ``embeddings`` (G, D) their embeddings; :meth:`gallery_images` draws them."""
 
     def __init__(self, encoder: RetrievalAutoEncoder, source, target, source_id, target_id):
-        images = np.concatenate([np.asarray(source), np.asarray(target)])
+        source, target = np.asarray(source), np.asarray(target)
         ids = np.concatenate([np.asarray(source_id), np.asarray(target_id)])
         ids, first = np.unique(ids, return_index=True)
-        self.encoder, self.ids = encoder, ids
-        self.embeddings = encoder.embed(images[first])
+        self.encoder, self.ids, self._pool, self._first = encoder, ids, (source, target), first
+        self.embeddings = encoder.embed(self.gallery_images(np.arange(len(ids))))
         self.source_id, self.target_id = np.asarray(source_id), np.asarray(target_id)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def gallery_images(self, rows) -> np.ndarray:
+        """uint8 images (*rows.shape, H, W, 3) of gallery rows (any integer array)."""
+        rows = np.asarray(rows)
+        source, target = self._pool
+        j = self._first[rows.ravel()]  # index into [source; target]
+        out = np.empty((len(j), *source.shape[1:]), source.dtype)
+        from_source = j < len(source)
+        out[from_source], out[~from_source] = source[j[from_source]], target[j[~from_source] - len(source)]
+        return out.reshape(*rows.shape, *source.shape[1:])
+
+    def embed(self, images) -> torch.Tensor:
+        """Embeddings (N, D) of uint8 images with the shared encoder (the gallery's space)."""
+        return self.encoder.embed(images)
+
+    def query(self, embeddings: torch.Tensor, k: int = 5, *, keep_source: bool = False) -> RetrievalResult:
+        """The ``k`` nearest gallery entries of each query embedding (one per test triple, in order;
+        :meth:`embed` turns images into embeddings), the source scene excluded unless ``keep_source``."""
+        if len(embeddings) != len(self.target_id):
+            raise ValueError(f"expected {len(self.target_id)} queries (one per test triple), got {len(embeddings)}")
+        exclude = np.full_like(self.source_id, -1) if keep_source else self.source_id
+        rows, sim = top_k(embeddings, self.embeddings, self.ids, exclude, k)
+        rank = target_rank(embeddings, self.embeddings, self.ids, self.target_id, exclude)
+        return RetrievalResult(rows, self.ids[rows], sim, self.target_id, rank)
 
     def score(self, generated, ns=(1, 5), *, keep_source: bool = False) -> dict:
         """RS@N in percent for generated images (one per test triple, in order), and the hits.
@@ -137,28 +242,13 @@ def load_or_train_retrieval_encoder(name: str, images, *, epochs: int, device="a
     """The data set's shared retrieval encoder: the published one in ``checkpoints/`` (registry
     entry ``retrieval-<name>``) if present, else the one trained once under ``runs/retrieval/<name>``,
     else trained now.  ``publish=True`` stores it in ``checkpoints/`` (a few hundred KB)."""
-    from ..checkpoints import find_checkpoint, register_checkpoint
+    from ..checkpoints import load_or_train_cached
 
     config = {"name": name, "epochs": epochs, "n_images": len(images), **kw}
-    found = find_checkpoint(f"retrieval-{name}", config)
-    model = RetrievalAutoEncoder()
-    if found is not None:
-        model.load_state_dict(found[0])
-        return model.to(get_device(device)).eval()
-    run_dir = runs_dir() / "retrieval" / name
-    done = run_dir / "metrics.json"
-    if done.exists():
-        model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
-        model = model.to(get_device(device)).eval()
-        if publish:
-            register_checkpoint(model.state_dict(), f"retrieval-{name}", config, load_json(done)["provenance"], [])
-        return model
-    t0 = time.perf_counter()
-    model = train_retrieval_encoder(images, epochs=epochs, run_dir=run_dir, device=device, **kw)
-    atomic_save_json({"experiment": "retrieval-encoder", "name": name,
-                      "provenance": provenance(epochs=epochs, n_images=len(images),
-                                               wall_seconds=time.perf_counter() - t0)}, done)
-    return model
+    return load_or_train_cached(
+        RetrievalAutoEncoder(), f"retrieval-{name}", config, runs_dir() / "retrieval" / name,
+        lambda run_dir: train_retrieval_encoder(images, epochs=epochs, run_dir=run_dir, device=device, **kw),
+        experiment="retrieval-encoder", device=device, publish=publish, epochs=epochs, n_images=len(images))
 
 
 # --------------------------------------------------------------------------- FID

@@ -29,7 +29,7 @@ from .timgan import VARIANTS, AdaResBlock, AutoEncoder, EditOutput, FeatureEdito
 BASELINES = ("tirg", "geneva", "tagan", "dmgan")
 
 
-def _rnn(rnn: nn.RNNBase, text: TokenFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+def rnn_over_words(rnn: nn.RNNBase, text: TokenFeatures) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``rnn`` (batch_first, one layer) over the real tokens only.  Returns the outputs at the
     tokens' own positions, zero elsewhere (B, L, H * dirs), and the final hidden state of every
     direction concatenated (B, H * dirs): forward after the last word, backward after the first."""
@@ -57,6 +57,26 @@ def _fuse(cin: int, cout: int) -> nn.Sequential:
     """conv3x3 + batch norm + ReLU over image feature and broadcast text (see the module docstring)."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect", bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def tirg_branches(channels: int, text_dim: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """TIRG's gate and residual branches over ``[phi_x, t]`` (google/tirg ``TIRGLastConv``): each
+    BN -> conv3x3 -> ReLU -> conv3x3, from ``channels + text_dim`` to ``channels``.  The residual's last
+    conv starts at zero, so a fresh composition returns ``w_g * sigmoid(gate) * phi_x``: the image alone."""
+    z = channels + text_dim
+    gate, residual = (nn.Sequential(nn.BatchNorm2d(z), nn.Conv2d(z, z, 3, padding=1), nn.ReLU(inplace=True),
+                                    nn.Conv2d(z, channels, 3, padding=1)) for _ in range(2))
+    nn.init.zeros_(residual[-1].weight), nn.init.zeros_(residual[-1].bias)
+    return gate, residual
+
+
+def tirg_compose(feat: torch.Tensor, t: torch.Tensor, gate: nn.Module, residual: nn.Module,
+                 w: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """TIRG's composition (Vo et al., CVPR 2019, Eq. 1-3) of a feature map ``feat`` (B, C, h, w) and a
+    text vector ``t`` (B, D): ``w[0] * sigmoid(gate(z)) * feat + w[1] * residual(z)``, z = [feat, t]
+    (and ``extra`` (B, E, h, w) maps, when given: the branches were then built for D + E)."""
+    z = torch.cat([feat, _tile(t, feat)] + ([extra] if extra is not None else []), 1)  # (B, C + D [+ E], h, w)
+    return w[0] * torch.sigmoid(gate(z)) * feat + w[1] * residual(z)
 
 
 class _Baseline(FeatureEditor):
@@ -100,18 +120,13 @@ class TIRGGAN(_Baseline):
                  layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "tirg",
                  output: str = "tanh"):
         super().__init__(variant, dim, n_down, n_res, output)
-        c, z = self.channels, self.channels + head_dim
         self.lstm, self.text_fc = nn.LSTM(text_dim, head_dim, batch_first=True), nn.Linear(head_dim, head_dim)
-        self.gate, self.residual = (nn.Sequential(nn.BatchNorm2d(z), nn.Conv2d(z, z, 3, padding=1),
-                                                  nn.ReLU(inplace=True), nn.Conv2d(z, c, 3, padding=1))
-                                    for _ in range(2))
-        nn.init.zeros_(self.residual[-1].weight), nn.init.zeros_(self.residual[-1].bias)
+        self.gate, self.residual = tirg_branches(self.channels, head_dim)
         self.w = nn.Parameter(torch.tensor([1.0, 10.0]))
 
     def compose(self, feat, text):
-        t = self.text_fc(_rnn(self.lstm, text)[1])  # (B, head_dim)
-        z = torch.cat([feat, _tile(t, feat)], 1)  # (B, c + head_dim, h, w)
-        return self.w[0] * torch.sigmoid(self.gate(z)) * feat + self.w[1] * self.residual(z), t, _uniform(text.mask)
+        t = self.text_fc(rnn_over_words(self.lstm, text)[1])  # (B, head_dim)
+        return tirg_compose(feat, t, self.gate, self.residual, self.w), t, _uniform(text.mask)
 
 
 class GeNeVAGAN(_Baseline):
@@ -140,7 +155,7 @@ class GeNeVAGAN(_Baseline):
         nn.init.zeros_(self.norms.weight), nn.init.zeros_(self.norms.bias)
 
     def compose(self, feat, text):
-        t = self.text(_rnn(self.gru, text)[1])  # (B, head_dim)
+        t = self.text(rnn_over_words(self.gru, text)[1])  # (B, head_dim)
         seed = nn.functional.interpolate(self.seed(t).view(len(t), -1, 4, 4), size=feat.shape[2:])  # (B, c, h, w)
         x = self.fuse(torch.cat([feat, seed], 1))  # (B, c, h, w)
         for block, params in zip(self.res, self.norms(t).chunk(len(self.res), 1)):
@@ -170,7 +185,7 @@ class TAGAN(_Baseline):
         self.merge = nn.Sequential(_fuse(c + cond, c), *[ResBlock(c) for _ in range(layers * blocks)])
 
     def compose(self, feat, text):
-        words = _rnn(self.gru, text)[0].unflatten(-1, (2, -1)).mean(2)  # (B, L, head_dim): (fwd + bwd) / 2
+        words = rnn_over_words(self.gru, text)[0].unflatten(-1, (2, -1)).mean(2)  # (B, L, head_dim): (fwd + bwd) / 2
         weights = _uniform(text.mask)
         t = self.caption(torch.cat([(weights[..., None] * words).sum(1), feat.mean((2, 3))], 1))  # (B, cond)
         return feat + self.merge(torch.cat([feat, _tile(t, feat)], 1)), t, weights
@@ -205,7 +220,7 @@ class DMGAN(_Baseline):
         self.res = nn.Sequential(*[ResBlock(c) for _ in range(layers * blocks)])
 
     def compose(self, feat, text):
-        words, t = _rnn(self.lstm, text)  # (B, L, d), (B, d)
+        words, t = rnn_over_words(self.lstm, text)  # (B, L, d), (B, d)
         h = self.init(torch.cat([feat, _tile(t, feat)], 1))  # (B, c, h, w)
         h_avg = h.mean((2, 3)).detach()  # (B, c), detached as in DM-GAN
         g = torch.sigmoid(self.write_w(words) + self.write_h(h_avg)[:, None])  # (B, L, 1)
@@ -255,7 +270,7 @@ class TextAdaptiveDiscriminator(nn.Module):
             x = stage(x)
             feats.append(x)
         patch = self.head(x)  # (B, 1, h, w)
-        u = _rnn(self.gru, text)[0].unflatten(-1, (2, -1)).mean(2)  # (B, L, D)
+        u = rnn_over_words(self.gru, text)[0].unflatten(-1, (2, -1)).mean(2)  # (B, L, D)
         m = (_uniform(text.mask)[..., None] * u).sum(1)  # (B, D)
         a = (u @ m[..., None]).squeeze(-1).masked_fill(~text.mask, float("-inf")).softmax(-1)  # (B, L)
         beta = self.level_weights(u).softmax(-1)  # (B, L, levels)
