@@ -10,7 +10,7 @@ space:
     phi_hat = w_g * sigmoid(gate([phi_x, t])) * phi_x + w_r * residual([phi_x, t])    (TIRG Eq. 1-3)
 
 with ``phi_x`` the frozen retrieval encoder's code map of the source (``code_ch`` x H/4 x W/4, TIRG's
-"last conv" variant, google/tirg ``TIRGLastConv``; :func:`~lbie.timgan_baselines.tirg_compose`) and
+"last conv" variant, google/tirg ``TIRGLastConv``; :func:`~lbie.models.timgan_baselines.tirg_compose`) and
 ``t`` an LSTM over the instruction's word features (the frozen MiniLM features TIM-GAN reads), then a
 linear layer, as TIRG.  The query is ``phi_hat`` flattened and L2-normalised, the gallery's format.
 One addition to TIRG: the branches also see two coordinate channels (as TIM-GAN's where module does),

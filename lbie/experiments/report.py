@@ -1,8 +1,8 @@
 """The reproduction report: every paper table's claims checked against ``results/*.json``.
 
 Everything here is computed from the results files and from the paper's numbers kept in the package
-(:data:`lbie.reproduce.PAPER_TABLE2`, :data:`lbie.reproduce.PAPER_TIMGAN`,
-:data:`lbie.segmentation_experiment.PAPER_TABLE3`, :data:`lbie.colorization_experiment.PAPER_TABLE4`):
+(:data:`lbie.experiments.reproduce.PAPER_TABLE2`, :data:`lbie.experiments.reproduce.PAPER_TIMGAN`,
+:data:`lbie.experiments.segmentation.PAPER_TABLE3`, :data:`lbie.experiments.colorization.PAPER_TABLE4`):
 
 * :func:`entries` -- one row per paper table, method (or configuration) and metric: the paper's value, ours
   (mean, std, seeds), ours / paper, training minutes, preset and hardware;
