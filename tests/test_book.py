@@ -130,6 +130,15 @@ def test_math_is_served_locally():
             assert (page.parent / src.split("?")[0]).is_file(), f"{page.name}: {src} is not in the built book"
 
 
+def test_no_script_from_a_cdn():
+    """Every script of the built book is served from the book itself (it reads offline), including on the pages
+    with ipywidgets, whose embedding scripts myst-nb would otherwise load from a CDN."""
+    for page in _built_pages():
+        html = page.read_text(encoding="utf-8")
+        remote = [src for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', html) if re.match(r"(https?:)?//", src)]
+        assert not remote, f"{page.name} loads scripts from the network: {remote}"
+
+
 def test_custom_css_registered():
     """book/_static/custom.css (table padding, scrolling of wide tables) exists and the book links it."""
     config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
