@@ -106,11 +106,12 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
     prov = provenance(preset=preset, seeds=seeds, termination=termination, jobs=jobs, num_colors=3,
                       overrides=overrides)
     finished: list[dict] = []
+    # the table's cells, in the order table2_jobs lists them
+    cells = list(dict.fromkeys((j["input_skip"], j["coverage"], j["steps"], j["attention"], j["num_direct"])
+                               for j in todo))
 
     def write(complete: bool) -> dict:
         rows = []
-        cells = [(True, cov, T, att, d) for cov, (T, att), d in itertools.product(coverages, PAPER_TABLE2, (4, 6, 8))]
-        cells += [(False, cov, T, att, 4) for cov, (T, att) in itertools.product(coverages, PAPER_TABLE2)]
         for skip, cov, T, att, d in cells:
             runs = [f for f in finished if (f["job"]["input_skip"], f["job"]["coverage"], f["job"]["steps"],
                                             f["job"]["attention"], f["job"]["num_direct"]) == (skip, cov, T, att, d)]
