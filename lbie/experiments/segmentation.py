@@ -36,7 +36,8 @@ from ..metrics.segmentation import THRESHOLDS, referring_iou_stats
 from ..metrics.summary import mean_std
 from ..models.lbie import LBIE, TERMINATIONS, lbie_loss
 from ..train import annealed, fit
-from ..utils import atomic_save_json, get_device, pool_map, provenance, resolve_run_dir, seed_everything
+from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
+from .run_records import records_folder, recorded_runs
 
 METHODS = {"lbie": dict(steps=3, attention=True), "concat": dict(steps=1, attention=False)}
 METHOD_LABELS = {"lbie": "LBIE (T = 3, attention)", "concat": "Hu et al. concatenation (T = 1)"}
@@ -331,7 +332,8 @@ def reproduce_referit_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
         atomic_save_json(result, out)
         return result
 
-    for res in pool_map(_segmentation_job, todo, jobs):
+    for _, res in recorded_runs(_segmentation_job, todo, jobs, records_folder(out, "segmentation"),
+                                config_of=lambda job: segmentation_config(**job), name_of=run_name):
         finished[res["job"]["method"]].append(res)
         write(complete=False)
     return write(complete=True)

@@ -1,0 +1,68 @@
+"""Finished runs of the reproductions, one small JSON record each, kept beside the results files.
+
+A reproduction trains many runs (Table 2 alone: 72 CoSaL models at 3 seeds); on two CPU cores that
+takes longer than one sitting.  The checkpoints under ``runs/`` are large and not kept in git, so
+each finished run also writes a record, ``<results>/records/<family>/<run name>-<config hash>.json``:
+its configuration, metrics and training time.  A reproduction started again on any machine reads the
+records whose configuration equals the one its job would train now and trains only the missing runs.
+Change a default (epochs, a model option) and the configurations no longer match, so nothing stale
+is reused.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..config import config_hash
+from ..utils import atomic_save_json, load_json, provenance
+
+# job keys that say how a run is executed, not what it trains
+EXECUTION_KEYS = ("threads", "device", "n_fid")
+
+
+def record_path(folder: str | Path, name: str, config: dict) -> Path:
+    return Path(folder) / f"{name}-{config_hash(config)}.json"
+
+
+def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, folder: str | Path | None, *,
+                  config_of: Callable[[dict], dict], name_of: Callable[[dict], str],
+                  finish: Callable[[dict], dict] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield ``(index in jobs, result)`` for every job, in order of completion.
+
+    A job whose record (full configuration ``config_of(job)``, file named by ``name_of`` of it) exists in
+    ``folder`` is not run: its record is the result.  The other jobs run ``fn`` in ``n_jobs`` processes;
+    ``finish`` (in this process) may add to or drop from a result, e.g. score its images and drop them,
+    before the result is written as a record and yielded.  ``folder=None`` keeps no records."""
+    pending = []
+    for i, job in enumerate(jobs):
+        cfg = config_of({k: v for k, v in job.items() if k not in EXECUTION_KEYS})
+        path = record_path(folder, name_of(cfg), cfg) if folder is not None else None
+        if path is not None and path.exists():
+            record = load_json(path)
+            if record.get("config") == cfg:
+                yield i, record
+                continue
+        pending.append((i, dict(job), cfg, path))
+
+    def done(i, res, cfg, path):
+        res = finish(res) if finish is not None else res
+        if path is not None:
+            atomic_save_json({**res, "config": cfg, "record": provenance()}, path)
+        return i, res
+
+    if n_jobs > 1 and len(pending) > 1:
+        with ProcessPoolExecutor(n_jobs) as pool:
+            futures = {pool.submit(fn, job): (i, cfg, path) for i, job, cfg, path in pending}
+            for future in as_completed(futures):
+                i, cfg, path = futures[future]
+                yield done(i, future.result(), cfg, path)
+    else:
+        for i, job, cfg, path in pending:
+            yield done(i, fn(job), cfg, path)
+
+
+def records_folder(out: str | Path, family: str) -> Path:
+    """Where the records of a reproduction writing ``out`` live: ``<out's folder>/records/<family>`` (one
+    folder per model family, so that two reproductions share the runs they have in common)."""
+    return Path(out).parent / "records" / family

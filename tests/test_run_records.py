@@ -1,0 +1,63 @@
+"""Reproductions keep one record per finished run and do not train a recorded run again."""
+from __future__ import annotations
+
+import json
+
+from lbie.experiments.run_records import record_path, recorded_runs
+
+CALLS = []
+
+
+def _square(job: dict) -> dict:
+    CALLS.append(job["x"])
+    return {"job": job, "metrics": {"y": job["x"] ** 2}}
+
+
+def _config(job: dict) -> dict:
+    return {"x": job["x"], "epochs": job.get("epochs", 2)}
+
+
+def _name(cfg: dict) -> str:
+    return f"x{cfg['x']}"
+
+
+def _run(jobs, folder, **kw):
+    return dict(recorded_runs(_square, jobs, 1, folder, config_of=_config, name_of=_name, **kw))
+
+
+def test_finished_runs_are_read_back_not_run_again(tmp_path):
+    CALLS.clear()
+    jobs = [{"x": 1, "threads": 1}, {"x": 2, "threads": 1}]
+    first = _run(jobs, tmp_path)
+    assert CALLS == [1, 2] and first[1]["metrics"] == {"y": 4}
+    record = json.loads(record_path(tmp_path, "x2", {"x": 2, "epochs": 2}).read_text())
+    assert record["config"] == {"x": 2, "epochs": 2} and record["metrics"] == {"y": 4}
+    assert "git_commit" in record["record"]  # the code that trained it
+    CALLS.clear()
+    again = _run(jobs + [{"x": 3, "threads": 2}], tmp_path)  # threads say how, not what: not part of the key
+    assert CALLS == [3]
+    assert {i: r["metrics"] for i, r in again.items()} == {0: {"y": 1}, 1: {"y": 4}, 2: {"y": 9}}
+
+
+def test_another_configuration_is_trained_and_recorded_apart(tmp_path):
+    CALLS.clear()
+    _run([{"x": 1}], tmp_path)
+    _run([{"x": 1, "epochs": 4}], tmp_path)  # a changed default or setting: the record does not match
+    assert CALLS == [1, 1] and len(list(tmp_path.glob("x1-*.json"))) == 2
+
+
+def test_finish_runs_before_the_record_is_written(tmp_path):
+    def finish(res):
+        res["metrics"]["scored"] = True
+        return res
+
+    _run([{"x": 5}], tmp_path, finish=finish)
+    CALLS.clear()
+    assert _run([{"x": 5}], tmp_path)[0]["metrics"] == {"y": 25, "scored": True} and CALLS == []
+
+
+def test_no_folder_keeps_no_records(tmp_path):
+    CALLS.clear()
+    _run([{"x": 1}], None)
+    _run([{"x": 1}], None)
+    assert CALLS == [1, 1]
