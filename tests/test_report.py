@@ -2,6 +2,7 @@
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from lbie.experiments.segmentation import PAPER_TABLE3, PRECISIONS, segmentation
 from lbie.experiments.timgan import METHODS as TIMGAN_METHODS
 from lbie.experiments.timgan import timgan_config
 from lbie.utils import results_dir
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ms(mean, std=0.0, seeds=3):
@@ -330,6 +333,7 @@ def test_deviations_are_complete_and_their_effects_computed():
         spec = d["effect"]
         assert spec is None or set(spec) in ({"chapter"}, {"results", "rows"}), d
         assert chapter_ref(d["chapter"]).startswith("chapter "), d["chapter"]  # the notebook exists
+        assert (ROOT / d["module"].split(" (")[0]).is_file(), d["module"]  # the module that implements it
         if spec and "chapter" in spec:
             assert chapter_ref(spec["chapter"]).startswith("chapter ")
         if spec and spec.get("results") == "cosal-gates":
