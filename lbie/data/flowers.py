@@ -18,8 +18,8 @@ white (85-97), so white is not the only light colour.  A 1-D classifier of the c
 does little better than chance (tests).  The per-image jitter of chromatic petals keeps only a (halved) hue
 part; their lightness is the drawn one.
 
-**Colour space**: sRGB (D65) <-> CIE-Lab by the standard formulas, for numpy arrays and torch tensors
-(:func:`rgb_to_lab`, :func:`lab_to_rgb`).  The colouriser sees L and predicts ab.
+**Colour space**: sRGB (D65) <-> CIE-Lab by ``kornia.color``, for numpy arrays and torch tensors in any channel
+position (:func:`rgb_to_lab`, :func:`lab_to_rgb`).  The colouriser sees L and predicts ab.
 
 **Consistency** (the offline analogue of the paper's human rating, Table 4): a pixel's colour name comes from
 hue bins in CIE-LCh (:data:`HUE_BINS`), with three refinements -- chroma C* < 12 is achromatic (white if L* >= 70,
@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import kornia.color
 import numpy as np
 import torch
 
@@ -78,49 +79,28 @@ _HUE_JITTER_ONLY = np.isin(COLORS, tuple(PETAL_HUE))
 
 
 # --------------------------------------------------------------------------- CIE-Lab
-_M = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-               [0.0193339, 0.1191920, 0.9503041]])  # linear sRGB -> XYZ (D65)
-_WHITE = np.array([0.95047, 1.0, 1.08883])
-_D = 6 / 29
-
-
-def _prep(x, axis):
-    """Float array/tensor with channels last, and the function that undoes the move."""
+def _convert(fn, x, axis):
+    """Apply the kornia.color conversion ``fn`` (tensors (*, 3, H, W)) to the channels on ``axis`` of a numpy
+    array (computed in float64) or a torch tensor (in its float dtype); uint8 input is read as value / 255."""
     if isinstance(x, torch.Tensor):
-        x = x.float() / 255 if x.dtype == torch.uint8 else x
-        return x.movedim(axis, -1), (lambda y: y.movedim(-1, axis)), torch.where, lambda v, lo: v.clamp(min=lo)
-    x = np.asarray(x)
-    x = x / 255.0 if x.dtype == np.uint8 else x.astype(np.float64, copy=False)
-    return np.moveaxis(x, axis, -1), (lambda y: np.moveaxis(y, -1, axis)), np.where, np.maximum
-
-
-def _matmul(x, m):
-    return x @ (torch.as_tensor(m, dtype=x.dtype, device=x.device) if isinstance(x, torch.Tensor) else m).T
-
-
-def _stack(parts):
-    return torch.stack(parts, -1) if isinstance(parts[0], torch.Tensor) else np.stack(parts, -1)
+        t = x.float() / 255 if x.dtype == torch.uint8 else x
+    else:
+        x = np.asarray(x)
+        t = torch.from_numpy(np.ascontiguousarray(x / 255.0 if x.dtype == np.uint8 else x, dtype=np.float64))
+    c = t.movedim(axis, 0)
+    out = fn(c.reshape(3, -1, 1)).reshape(c.shape).movedim(0, axis)
+    return out if isinstance(x, torch.Tensor) else out.numpy()
 
 
 def rgb_to_lab(rgb, axis: int = -1):
     """sRGB (uint8, or float in [0, 1]) -> CIE-Lab (L in [0, 100], D65 white); numpy array or torch tensor
     (float64 for numpy, the tensor's float dtype for torch), channels on ``axis``."""
-    c, back, where, floor = _prep(rgb, axis)
-    lin = where(c <= 0.04045, c / 12.92, ((floor(c, 0.04045) + 0.055) / 1.055) ** 2.4)
-    t = _matmul(lin, _M / _WHITE[:, None])
-    f = where(t > _D ** 3, floor(t, _D ** 3) ** (1 / 3), t / (3 * _D * _D) + 4 / 29)
-    return back(_stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])]))
+    return _convert(kornia.color.rgb_to_lab, rgb, axis)
 
 
 def lab_to_rgb(lab, axis: int = -1):
     """CIE-Lab -> sRGB float in [0, 1] (out-of-gamut colours clipped); numpy array or torch tensor."""
-    x, back, where, floor = _prep(lab, axis)
-    fy = (x[..., 0] + 16) / 116
-    f = _stack([fy + x[..., 1] / 500, fy, fy - x[..., 2] / 200])
-    t = where(f > _D, floor(f, _D) ** 3, 3 * _D * _D * (f - 4 / 29))
-    lin = floor(_matmul(t, np.linalg.inv(_M) * _WHITE), 0.0)
-    rgb = where(lin <= 0.0031308, 12.92 * lin, 1.055 * floor(lin, 0.0031308) ** (1 / 2.4) - 0.055)
-    return back(rgb.clamp(0, 1) if isinstance(rgb, torch.Tensor) else np.clip(rgb, 0, 1))
+    return _convert(kornia.color.lab_to_rgb, lab, axis)
 
 
 def classify_colors(lab) -> np.ndarray:
