@@ -222,6 +222,10 @@ def test_reproduce_referit_synth_smoke(tmp_path, monkeypatch):
         assert r["paper"] == sx.PAPER_TABLE3[r["method"]]
         assert set(r["by_kind"]) <= set(KINDS) and set(r["train_seconds"]) == ms
         assert (r["T"], r["attention"]) == ((3, True) if r["method"] == "lbie" else (1, False))
+        # where the regions stop, mean over seeds: overall and by expression kind, each a share per step
+        shares = [r["stop_step_share"]["all"], *r["stop_step_share"]["by_kind"].values()]
+        assert set(r["stop_step_share"]["by_kind"]) <= set(KINDS) and len(shares) > 1
+        assert all(len(s) == r["T"] and sum(s) == pytest.approx(1) for s in shares)
     assert sx.PAPER_TABLE3["lbie"]["overall_iou"] == 0.5009 and sx.PAPER_TABLE3["concat"]["precision"]["0.5"] == 0.3402
     runs = sorted(p.name for p in (tmp_path / "runs" / "segmentation").iterdir())
     assert len(runs) == 4 and all((tmp_path / "runs" / "segmentation" / n / "metrics.json").exists() for n in runs)

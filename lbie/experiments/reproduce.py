@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..config import resolve_preset
 from ..metrics.retrieval import fid_available
-from ..metrics.summary import mean_std
+from ..metrics.summary import mean_shares, mean_std
 from ..models.timgan import VARIANTS
 from ..models.timgan_baselines import BASELINES
 from ..utils import atomic_save_json, provenance
@@ -77,14 +77,6 @@ def run_config(runs: list[dict]) -> dict:
     return {k: v for k, v in runs[0]["config"].items() if k != "seed"}
 
 
-def mean_stop_step_share(shares: list[dict]) -> dict:
-    """The mean over seeds of :func:`~lbie.experiments.cosal.stop_step_share` (all regions and by depth)."""
-    mean = lambda rows: [sum(col) / len(col) for col in zip(*rows)]  # noqa: E731
-    depths = sorted({d for s in shares for d in s["by_depth"]}, key=int)
-    return {"all": mean([s["all"] for s in shares]),
-            "by_depth": {d: mean([s["by_depth"][d] for s in shares if d in s["by_depth"]]) for d in depths}}
-
-
 def table2_jobs(preset: str, seeds: int, coverages=("released", "full"), termination: str = "gumbel",
                 **overrides) -> list[dict]:
     """Every Table 2 run, seed by seed (so that an interrupted reproduction already has every cell),
@@ -132,7 +124,7 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
             depths = sorted({k for r in runs for k in r["metrics"]["iou_by_depth"]}, key=int)
             row["iou_by_depth"] = {k: mean_std([r["metrics"]["iou_by_depth"][k] for r in runs
                                                 if k in r["metrics"]["iou_by_depth"]]) for k in depths}
-            row["stop_step_share"] = mean_stop_step_share([r["metrics"]["stop_step_share"] for r in runs])
+            row["stop_step_share"] = mean_shares([r["metrics"]["stop_step_share"] for r in runs])
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
             row["paper"] = PAPER_TABLE2[(T, att)][d]
             row["config"] = run_config(runs)
@@ -191,7 +183,7 @@ def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: 
                           "iou": mean_std([x["iou"] for x in m]),
                           "iou_by_depth": {d: mean_std([x["iou_by_depth"][d] for x in m if d in x["iou_by_depth"]])
                                            for d in sorted({d for x in m for d in x["iou_by_depth"]}, key=int)},
-                          "stop_step_share": mean_stop_step_share([x["stop_step_share"] for x in m]),
+                          "stop_step_share": mean_shares([x["stop_step_share"] for x in m]),
                           "train_seconds": mean_std([r["train_seconds"] for r in runs]),
                           "config": run_config(runs)})
         result = {"experiment": "cosal-gates", "complete": complete,

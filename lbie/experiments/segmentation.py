@@ -33,7 +33,7 @@ from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import experiment_config, hashed_run_name, resolve_preset, run_settings
 from ..data.referring import DATA_VERSION, KINDS, VOCAB, ReferringData, load_referring
 from ..metrics.segmentation import THRESHOLDS, referring_iou_stats
-from ..metrics.summary import mean_std
+from ..metrics.summary import mean_shares, mean_std
 from ..models.lbie import LBIE, TERMINATIONS, lbie_loss
 from ..train import annealed, fit
 from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
@@ -240,8 +240,10 @@ def train_segmentation(*, preset: str | None = "auto", method: str = "lbie", see
     def evaluate():
         maps = segmentation_maps(model, test_data, language=language)
         steps = maps["stop_prob"].argmax(1)  # (N, M, N) each region's most likely stopping step
-        share = np.bincount(steps.ravel(), minlength=cfg["steps"]) / steps.size
-        last["metrics"] = evaluate_segmentation(maps["pred"], test_data) | {"stop_step_share": share.tolist()}
+        share = lambda sel: (np.bincount(steps[sel].ravel(), minlength=cfg["steps"]) / steps[sel].size).tolist()  # noqa: E731
+        last["metrics"] = evaluate_segmentation(maps["pred"], test_data) | {
+            "stop_step_share": share(slice(None)),
+            "stop_step_share_by_kind": {k: share(test_data.kind == k) for k in KINDS if (test_data.kind == k).any()}}
         return {k: last["metrics"][k] for k in ("overall_iou", "mean_iou", "precision@0.5", "precision@0.9",
                                                 "stop_step_share")}
 
@@ -322,6 +324,9 @@ def reproduce_referit_synth(*, preset: str | None = "auto", seeds: int = 3, jobs
                        for k in KINDS if any(k in m["by_kind"] for m in metrics)}
             rows.append({"method": method, "label": METHOD_LABELS[method], "T": configs[method]["steps"],
                          "attention": configs[method]["attention"], **summarise(metrics), "by_kind": by_kind,
+                         "stop_step_share": mean_shares([{"all": m["stop_step_share"],
+                                                          "by_kind": m.get("stop_step_share_by_kind", {})}
+                                                         for m in metrics]),
                          "train_seconds": mean_std([r["train_seconds"] for r in runs]),
                          "paper": PAPER_TABLE3[method]})
         result = {"experiment": "referit-synth", "complete": complete,

@@ -11,6 +11,16 @@ def mean_std(values) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std()), "seeds": int(v.size)}
 
 
+def mean_shares(shares: list):
+    """The element-wise mean over seeds of shares of the same shape: lists of numbers (e.g. the share of
+    regions that stop at each step), or dicts of them, nested; a key that some seeds lack (a reasoning depth
+    absent from a test set) is averaged over the seeds that have it."""
+    if isinstance(shares[0], dict):
+        keys = dict.fromkeys(k for s in shares for k in s)
+        return {k: mean_shares([s[k] for s in shares if k in s]) for k in keys}
+    return [sum(col) / len(col) for col in zip(*shares)]
+
+
 def fmt_mean_std(ms: dict | None, decimals: int = 3) -> str:
     """A table cell of :func:`mean_std`: ``0.403 ± 0.012`` (``0.403`` for one seed, ``–`` for none)."""
     if not ms:
