@@ -176,7 +176,9 @@ def experiment_config(experiment: str, preset: str | None, settings: dict[str, A
     if unknown:
         raise ValueError(f"unknown {label} settings {unknown}; valid: {', '.join((*scale_keys, *defaults))}")
     cfg.update({**defaults, **{k: v for k, v in settings.items() if not (skip_none and v is None)}})
-    return cfg
+    # a whole number given for a setting whose default is a float is stored as a float: 2 and 2.0 (from the
+    # command line, JSON or Python) name the same run and the same config hash
+    return {k: float(v) if isinstance(defaults.get(k), float) and type(v) is int else v for k, v in cfg.items()}
 
 
 # keyword arguments of the train_* functions that choose how to run, not what to train

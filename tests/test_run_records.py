@@ -61,3 +61,12 @@ def test_no_folder_keeps_no_records(tmp_path):
     _run([{"x": 1}], None)
     _run([{"x": 1}], None)
     assert CALLS == [1, 1]
+
+
+def test_whole_numbers_for_float_settings_name_the_same_run():
+    from lbie.config import config_hash
+    from lbie.experiments.cosal import cosal_config
+
+    a, b = cosal_config("smoke", stop_bias=-2, fg_weight=1), cosal_config("smoke", stop_bias=-2.0, fg_weight=1.0)
+    assert a == b and config_hash(a) == config_hash(b) and type(a["stop_bias"]) is float
+    assert cosal_config("smoke", stop_bias=None)["stop_bias"] is None and type(a["epochs"]) is int

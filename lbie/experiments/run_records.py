@@ -22,7 +22,9 @@ EXECUTION_KEYS = ("threads", "device", "n_fid")
 
 
 def record_path(folder: str | Path, name: str, config: dict) -> Path:
-    return Path(folder) / f"{name}-{config_hash(config)}.json"
+    """``<folder>/<name>-<config hash>.json`` (a run's name that ends in its config hash already keeps one)."""
+    h = config_hash(config)
+    return Path(folder) / f"{name if name.endswith(h) else f'{name}-{h}'}.json"
 
 
 def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, folder: str | Path | None, *,
