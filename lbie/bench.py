@@ -115,7 +115,7 @@ def timgan_step_seconds(n_batches: int, *, channels_last: bool = False, bf16: bo
     """Seconds per TIM-GAN training step (generator + discriminator, and the text encoder when the
     configuration fine-tunes it), median over ``n_batches`` steps after two warm-up steps."""
     from .metrics.retrieval import to_float
-    from .experiments.timgan import timgan_losses
+    from .experiments.timgan import adam, timgan_losses
 
     cfg, data, text, model, disc = _timgan_setup(batch_size, preset, **overrides)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -124,7 +124,7 @@ def timgan_step_seconds(n_batches: int, *, channels_last: bool = False, bf16: bo
     params = [p for p in model.parameters() if p.requires_grad] + list(disc.parameters())
     if cfg["finetune_text"]:
         params += list(text.parameters())
-    opt = torch.optim.Adam(params, 2e-4)
+    opt = adam(params, 2e-4, "cpu")
     times = []
     for i in range(n_batches + 2):
         t0 = time.perf_counter()
