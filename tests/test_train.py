@@ -275,6 +275,14 @@ def test_gate_study_smoke(tmp_path, monkeypatch):
 
     check_result(json.loads(out.read_text()), "cosal_gates.json")
     assert currency("cosal-gates", result) == {"status": "current", "differs": {}, "unrecorded": []}
+    # the study grows row by row: another row is added (a row's own coverage and epochs are kept), the
+    # earlier rows stay
+    grown = reproduce_cosal_gates(preset="smoke", rows=("released: T = 1",), out=out, epochs=1)
+    assert [r["name"] for r in grown["rows"]] == ["T = 1", "+ stop bias +1 (ours)", "released: T = 1"]
+    assert grown["rows"][:2] == result["rows"] and grown["rows"][2]["epochs"] == 4
+    frame = lbie.gate_study_frame(grown)
+    assert list(frame["coverage"]) == ["full", "full", "released"] and list(frame["epochs"]) == [1, 1, 4]
+    assert currency("cosal-gates", grown)["status"] == "current"
 
 
 def test_auto_run_dir_of_other_settings_is_moved_aside(tmp_path, monkeypatch):

@@ -24,7 +24,9 @@ def gate_study_frame(result: dict):
         depth = {int(d): v["mean"] for d, v in row["iou_by_depth"].items()}
         share = row["stop_step_share"]
         rel = [v for d, v in share["by_depth"].items() if int(d) >= 1]
-        rec = {"setting": row["name"], "iou": row["iou"]["mean"], "iou direct": depth.get(0, np.nan),
+        rec = {"setting": row["name"], "coverage": row.get("config", {}).get("coverage", "full"),
+               "epochs": row.get("epochs", result["provenance"].get("epochs")),
+               "iou": row["iou"]["mean"], "iou direct": depth.get(0, np.nan),
                "iou relational": np.mean([v for d, v in depth.items() if d >= 1])}
         for t, p in enumerate(share["all"]):
             rec[f"stop {t + 1}"] = p
@@ -95,17 +97,19 @@ def render_timgan(result: dict) -> str:
 
 
 def render_gate_study(result: dict) -> str:
-    """Markdown: the termination-gate study (T = 4, 4 direct descriptions, full coverage)."""
+    """Markdown: the termination-gate study (T = 4 unless a row says otherwise, 4 direct descriptions)."""
     prov = result.get("provenance", {})
-    lines = [f"CoSaL termination gates, T = 4, 4 direct descriptions, full coverage, preset `{prov.get('preset')}`, "
-             f"{prov.get('epochs')} epochs" + ("" if result.get("complete", True) else " — INCOMPLETE"), "",
-             "| setting | IoU | IoU direct | IoU relational | share stopping at step 1..T |", "|---|---|---|---|---|"]
+    lines = [f"CoSaL termination gates, T = 4, 4 direct descriptions, preset `{prov.get('preset')}`"
+             + ("" if result.get("complete", True) else " — INCOMPLETE"), "",
+             "| setting | coverage | epochs | IoU | IoU direct | IoU relational | share stopping at step 1..T |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         depth = {int(d): v["mean"] for d, v in r["iou_by_depth"].items()}
         rel = [v for d, v in depth.items() if d >= 1]
         share = " / ".join(f"{p:.2f}" for p in r["stop_step_share"]["all"])
-        lines.append(f"| {r['name']} | {fmt_mean_std(r['iou'])} | {depth.get(0, float('nan')):.3f} | "
-                     f"{sum(rel) / len(rel):.3f} | {share} |")
+        lines.append(f"| {r['name']} | {r.get('config', {}).get('coverage', 'full')} | "
+                     f"{r.get('epochs', prov.get('epochs'))} | {fmt_mean_std(r['iou'])} | "
+                     f"{depth.get(0, float('nan')):.3f} | {sum(rel) / len(rel):.3f} | {share} |")
     return "\n".join(lines)
 
 

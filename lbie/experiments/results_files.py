@@ -203,7 +203,8 @@ def currency(experiment: str, result: dict) -> dict:
                 continue
             if experiment == "cosal-gates":
                 label = row["name"]
-                settings = dict(dict(num_direct=4, coverage="full", steps=4, epochs=prov["epochs"]), **study)
+                settings = dict(dict(num_direct=4, coverage="full", steps=4, epochs=row.get("epochs", prov["epochs"])),
+                                **study)
             else:
                 skip = row.get("input_skip", True)  # False: the paper's decoder, a row of its own
                 label = table2_key(row["coverage"], row["T"], row["attention"], row["num_direct"]) + (
