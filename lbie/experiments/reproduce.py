@@ -164,6 +164,7 @@ GATE_STUDY = {
     "released: stop bias -2": dict(coverage="released", epochs=4, stop_bias=-2.0),
     "released: PyTorch's stop bias": dict(coverage="released", epochs=4, stop_bias=None),
     "released: foreground weight 1": dict(coverage="released", epochs=4, fg_weight=1.0),
+    "released: T = 1, 8 epochs": dict(coverage="released", epochs=8, steps=1),
     "released: 8 epochs": dict(coverage="released", epochs=8),
 }
 
