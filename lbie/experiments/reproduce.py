@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from ..checkpoints import has_checkpoint
 from ..config import resolve_preset
 from ..metrics.retrieval import fid_available
 from ..metrics.summary import mean_shares, mean_std
@@ -252,7 +253,8 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     todo = [dict(preset=preset, variant=v, seed=s, threads=threads, n_fid=n_fid, **overrides)
             for s in range(seeds) for v in variants]
     folder = records_folder(out, "timgan")
-    if any(not record_path(folder, run_name(c), c).exists()
+    # the autoencoder is pretrained once here, and only if some run is to be trained (neither recorded nor published)
+    if any(not record_path(folder, run_name(c), c).exists() and not has_checkpoint(f"css-{run_name(c)}", c)
            for c in (timgan_config(**{k: v for k, v in j.items() if k not in EXECUTION_KEYS}) for j in todo)):
         pretrain_autoencoder(cfg, train)
     bounds = {"source_copy": test.source, "ground_truth": test.target}
