@@ -292,7 +292,7 @@ def summarise(metrics: list[dict]) -> dict:
 
 def _segmentation_job(job: dict) -> dict:
     torch.set_num_threads(job.pop("threads"))
-    run = train_segmentation(**job)
+    run = load_or_train_segmentation(**job)  # a published checkpoint of the same configuration is not trained again
     return {"job": job, "metrics": run.metrics, "train_seconds": sum(h["epoch_seconds"] for h in run.history)}
 
 
