@@ -46,13 +46,14 @@ test: $(STAMP)
 	MPLBACKEND=Agg LBIE_PRESET=smoke $(VPY) -m pytest -q tests
 	$(PLAIN_MPL) LBIE_PRESET=smoke $(VPY) -m pytest -q --nbmake --nbmake-timeout=600 notebooks/
 
+# Both print how long the build took (the notebooks' execution included).
 book: $(STAMP) $(KERNEL_CONFIG)
-	$(PLAIN_MPL) -u LBIE_PRESET $(BOOK_ENV) $(BOOK_BUILD)
-	@echo "Book built: file://$(CURDIR)/book/_build/html/index.html"
+	@start=$$(date +%s); $(PLAIN_MPL) -u LBIE_PRESET $(BOOK_ENV) $(BOOK_BUILD) && \
+	echo "Book built in $$(( $$(date +%s) - start )) s: file://$(CURDIR)/book/_build/html/index.html"
 
 book-smoke: $(STAMP) $(KERNEL_CONFIG)
-	$(PLAIN_MPL) LBIE_PRESET=smoke $(BOOK_ENV) $(BOOK_BUILD)
-	@echo "Book built: file://$(CURDIR)/book/_build/html/index.html"
+	@start=$$(date +%s); $(PLAIN_MPL) LBIE_PRESET=smoke $(BOOK_ENV) $(BOOK_BUILD) && \
+	echo "Book built in $$(( $$(date +%s) - start )) s: file://$(CURDIR)/book/_build/html/index.html"
 
 $(KERNEL_CONFIG):
 	mkdir -p $(@D)
