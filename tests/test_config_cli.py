@@ -226,6 +226,9 @@ def test_table2_jobs():
     assert {(j["steps"], j["attention"], j["num_direct"]) for j in jobs if not j["input_skip"]} == {
         (T, a, 4) for (T, a) in PAPER_TABLE2}
     assert all(j["epochs"] == 1 and j["coverage"] == "full" and j["preset"] == "smoke" for j in jobs)
+    # without an explicit number, released coverage trains twice the preset's epochs, full coverage the preset's
+    cpu = {(j["coverage"], j["epochs"]) for j in table2_jobs("cpu", 1)}
+    assert cpu == {("full", get_preset("cosal", "cpu")["epochs"]), ("released", 2 * get_preset("cosal", "cpu")["epochs"])}
 
 
 def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from .colorization import colorization_config
 from ..config import RUN_OPTIONS
 from .cosal import cosal_config
 from ..data.flowers import DATA_VERSION as FLOWERS_DATA_VERSION
-from .reproduce import GATE_STUDY, RESULT_FILES
+from .reproduce import GATE_STUDY, RESULT_FILES, table2_epochs
 from .segmentation import PRECISIONS, segmentation_config
 from .timgan import timgan_config
 from ..utils import load_json, results_dir
@@ -211,7 +211,8 @@ def currency(experiment: str, result: dict) -> dict:
                     "" if skip else ", paper's decoder")
                 settings = dict(dict(coverage=row["coverage"], steps=row["T"], attention=row["attention"],
                                      num_direct=row["num_direct"], termination=prov["termination"],
-                                     num_colors=prov["num_colors"], input_skip=skip), **overrides)
+                                     num_colors=prov["num_colors"], input_skip=skip),
+                                **{**overrides, "epochs": table2_epochs(preset, row["coverage"], overrides)})
             add(compare_config(row["config"], _drop(cosal_config(preset, **settings), "seed"), f"{label}: "))
         if lacking:
             unrecorded.append(f"run configuration ({lacking} of {len(result['rows'])} rows)")
