@@ -275,18 +275,24 @@ def editor_rows(quick: bool) -> list[tuple]:
 
 def _full_run_row(label: str, pattern: str, goal: str,
                   timed: tuple[str, tuple[str, ...]] = ("training", ("train_seconds",))) -> list[tuple]:
-    """The time of the first finished run matching ``runs/<pattern>/metrics.json`` (the sum of its
-    provenance's ``timed`` keys), if there is one.  Patterns end in ``s[0-9]`` so that runs with
-    overridden settings (a config hash after the seed) are not taken for the preset's."""
+    """The time of a finished run matching ``pattern`` (the sum of its ``timed`` keys): the first under
+    ``runs/<pattern>/metrics.json`` or, when none is there, the newest run record
+    ``results/records/<pattern>-<config hash>.json`` (records persist with the repository).  Patterns end in
+    ``s[0-9]`` so that runs with overridden settings (a config hash after the seed) are not taken for the
+    preset's."""
     done = sorted(runs_dir().glob(f"{pattern}/metrics.json"))
-    if not done:
-        return []
+    if done:
+        name, where, prov = done[0].parent.name, "runs/", load_json(done[0])["provenance"]
+    else:
+        records = [load_json(p) | {"name": p.stem} for p in (RESULTS / "records").glob(f"{pattern}-*.json")]
+        if not records:
+            return []
+        newest = max(records, key=lambda r: r["record"]["time_utc"])
+        name, where, prov = newest["name"], "a run record", newest | newest["record"]
     what, keys = timed
-    prov = load_json(done[0])["provenance"]
     seconds = sum(prov[k] for k in keys)
     threads = f", {prov['torch_threads']} thread(s)" if "torch_threads" in prov else ""
-    return [(f"full cpu {label} run ({done[0].parent.name}, from runs/: {what}{threads})", f"{seconds / 60:.1f} min",
-             goal)]
+    return [(f"full cpu {label} run ({name}, from {where}: {what}{threads})", f"{seconds / 60:.1f} min", goal)]
 
 
 def task_rows(quick: bool) -> list[tuple]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lbie
-from lbie.experiments.timgan import build_model, timgan_losses
+from lbie.experiments.timgan import build_model, lr_factor, timgan_losses
 from lbie.metrics.retrieval import InceptionFeatures
 from lbie.models.text_encoder import TextEncoder, cached_text_encoder
 from lbie.models.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, gate_diversity_loss, gt_mask
@@ -279,6 +279,17 @@ def test_config_errors():
         lbie.timgan_config("smoke", wings=2)
     with pytest.raises(ValueError, match="unknown TIM-GAN variant"):
         build_model(lbie.timgan_config("smoke", variant="no_wings"), 384)
+
+
+def test_learning_rate_constant_then_linear_to_zero(tmp_path):
+    assert [lr_factor(p, 0.5) for p in (0.0, 0.25, 0.5, 0.75, 1.0)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    assert [lr_factor(p, 1.0) for p in (0.0, 0.5, 1.0)] == [1.0, 1.0, 1.0]  # the released code's constant rate
+    # the rate the last training step used, saved with the optimiser: the preset's, or 0 at the end of a decay
+    for decay_from, factor in ((1.0, 1.0), (0.0, 0.0)):
+        run = lbie.train_timgan(preset="smoke", run_dir=tmp_path / str(decay_from), lr_decay_from=decay_from,
+                                evaluate=False)
+        saved = torch.load(run.run_dir / "checkpoint.pt", weights_only=True)["optimizer"]["param_groups"]
+        assert [g["lr"] for g in saved] == [factor * run.config["lr"]] * 2
 
 
 def test_train_resume_publish_and_load(tmp_path, monkeypatch):
