@@ -30,6 +30,7 @@ from .data.cosal import generate_cosal, load_cosal
 from .experiments.cosal import evaluate_predictions, iterate, predict_cosal
 from .experiments.reproduce import PAPER_TABLE2
 from .experiments.results import RESULTS
+from .experiments.run_records import load_records
 from .models.lbie import LBIE, lbie_loss
 from .utils import get_device, load_json, runs_dir
 
@@ -284,10 +285,10 @@ def _full_run_row(label: str, pattern: str, goal: str,
     if done:
         name, where, prov = done[0].parent.name, "runs/", load_json(done[0])["provenance"]
     else:
-        records = [load_json(p) | {"name": p.stem} for p in (RESULTS / "records").glob(f"{pattern}-*.json")]
+        records = load_records(RESULTS / "records", f"{pattern}-*")
         if not records:
             return []
-        newest = max(records, key=lambda r: r["record"]["time_utc"])
+        newest = records[-1]
         name, where, prov = newest["name"], "a run record", newest | newest["record"]
     what, keys = timed
     seconds = sum(prov[k] for k in keys)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from lbie.experiments.run_records import record_path, recorded_runs
+from lbie.experiments.run_records import load_records, record_path, recorded_runs
 
 CALLS = []
 
@@ -43,7 +43,11 @@ def test_another_configuration_is_trained_and_recorded_apart(tmp_path):
     CALLS.clear()
     _run([{"x": 1}], tmp_path)
     _run([{"x": 1, "epochs": 4}], tmp_path)  # a changed default or setting: the record does not match
-    assert CALLS == [1, 1] and len(list(tmp_path.glob("x1-*.json"))) == 2
+    _run([{"x": 12}], tmp_path)
+    assert CALLS == [1, 1, 12] and len(list(tmp_path.glob("x1-*.json"))) == 2
+    found = load_records(tmp_path, "x1-*")  # oldest first, named by file
+    assert [r["config"]["epochs"] for r in found] == [2, 4]
+    assert found[0]["name"] == record_path(tmp_path, "x1", {"x": 1, "epochs": 2}).stem
 
 
 def test_finish_runs_before_the_record_is_written(tmp_path):

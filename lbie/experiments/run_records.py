@@ -64,6 +64,13 @@ def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, fol
             yield done(i, fn(job), cfg, path)
 
 
+def load_records(folder: str | Path, pattern: str = "*") -> list[dict]:
+    """The records in ``folder`` whose file name matches ``pattern`` (a glob; ``.json`` is added), oldest
+    first, each with its file name (without ``.json``) as ``name``."""
+    found = [(load_json(p) | {"name": p.stem}, p.stat().st_mtime_ns) for p in Path(folder).glob(f"{pattern}.json")]
+    return [r for r, _ in sorted(found, key=lambda rm: (rm[0]["record"]["time_utc"], rm[1]))]
+
+
 def records_folder(out: str | Path, family: str) -> Path:
     """Where the records of a reproduction writing ``out`` live: ``<out's folder>/records/<family>`` (one
     folder per model family, so that two reproductions share the runs they have in common)."""
