@@ -185,6 +185,10 @@ def test_chapter_runs_on_colab_from_the_installed_wheel(colab_env):
     assert Path(probe["lbie"]).parent == site / "lbie"
     assert Path(probe["checkpoints"]) == site / "lbie" / "published" / "checkpoints"
     assert Path(probe["results"]) == site / "lbie" / "published" / "results"
+    # with the run records, which chapters compare runs from
+    shipped = {p.relative_to(ROOT / "results") for p in (ROOT / "results" / "records").rglob("*.json")}
+    assert shipped and shipped == {p.relative_to(Path(probe["results"]))
+                                   for p in (Path(probe["results"]) / "records").rglob("*.json")}
     # the setup cell skipped the install (LBIE_SKIP_INSTALL=1) and printed only the versions and device
     assert re.fullmatch(r"lbie \S+ \| torch \S+ \| device: \w+\n", "".join(_outputs(cells[:1]))), cells[0]
     # preset "auto" with LBIE_PRESET unset is cpu; both models came from the published checkpoints
