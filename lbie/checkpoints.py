@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .config import same_config
 from .train import CheckpointError, load_checkpoint
 from .utils import atomic_save_json, atomic_torch_save, checkpoints_dir, get_device, load_json, provenance
 
@@ -48,7 +49,7 @@ def has_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS)
     """True if the registry lists a checkpoint ``name`` trained with exactly ``config`` and its file
     is present (nothing is loaded, nothing printed; :func:`find_checkpoint` checks the sha256)."""
     entry = _entry(name, directory)
-    return entry is not None and entry["config"] == config and (Path(directory) / entry["file"]).is_file()
+    return entry is not None and same_config(entry["config"], config) and (Path(directory) / entry["file"]).is_file()
 
 
 def find_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS) -> tuple[dict, dict] | None:
@@ -58,7 +59,7 @@ def find_checkpoint(name: str, config: dict, directory: str | Path = CHECKPOINTS
     entry = _entry(name, directory)
     if entry is None:
         return None
-    if entry["config"] != config:
+    if not same_config(entry["config"], config):
         diff = sorted(k for k in set(config) | set(entry["config"]) if config.get(k) != entry["config"].get(k))
         print(f"checkpoint {entry['file']} was trained with other settings ({', '.join(diff)}); training")
         return None

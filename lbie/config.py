@@ -191,6 +191,24 @@ def run_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in RUN_OPTIONS}
 
 
+# Settings added to the code after some runs, checkpoints and results files were written, each with the value
+# that reproduces the code's behaviour before it existed: a stored configuration without the key ran with that
+# value (lbie.models.lbie: identity_w7, gate_on, gate_norm; lbie.models.lbie.lbie_loss: step_cost;
+# lbie.models.timgan: output; lbie.experiments.timgan: gan_ramp, lr_decay_from; lbie.experiments.cosal:
+# gate_warmup).
+SETTINGS_BEFORE = {"identity_w7": False, "gate_on": "state", "gate_norm": False, "step_cost": 0.0,
+                   "output": "tanh", "gan_ramp": 0.0, "lr_decay_from": 1.0, "gate_warmup": 0.0}
+
+
+def same_config(stored: dict[str, Any] | None, current: dict[str, Any]) -> bool:
+    """Did a run stored with configuration ``stored`` (a checkpoint's, a record's) train what ``current``
+    describes?  Yes if they are equal once each setting ``stored`` lacks takes its :data:`SETTINGS_BEFORE` value,
+    so adding a setting at its earlier value to the code keeps every run, checkpoint and record valid."""
+    if stored is None:
+        return False
+    return {k: SETTINGS_BEFORE[k] for k in current.keys() - stored.keys() if k in SETTINGS_BEFORE} | stored == current
+
+
 def config_hash(cfg: dict[str, Any]) -> str:
     """8 hex digits of the sha256 of ``cfg`` as sorted JSON."""
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:8]

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from .config import same_config
 from .utils import atomic_torch_save
 
 CHECKPOINT = "checkpoint.pt"
@@ -73,7 +74,7 @@ def fit(model: torch.nn.Module, *, optimizer: torch.optim.Optimizer, epochs: int
     ckpt_path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
     if ckpt_path is not None and resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        if config is not None and ckpt.get("config") != config:
+        if config is not None and not same_config(ckpt.get("config"), config):
             diff = sorted(k for k in set(config) | set(ckpt.get("config") or {})
                           if config.get(k) != (ckpt.get("config") or {}).get(k))
             raise CheckpointError(f"checkpoint {ckpt_path} was written with a different configuration "

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .config import same_config
 from .version import __version__
 
 
@@ -197,7 +198,7 @@ def resolve_run_dir(run_dir: str | Path | None, experiment: str, name: str, conf
             stored = torch.load(ckpt, map_location="cpu", weights_only=True).get("config")
         except Exception:  # unreadable: leave it to the training loop's clear error
             return path
-        if stored != config:
+        if not same_config(stored, config):
             stale = path.with_name(f"{name}.stale-{_dt.datetime.now():%Y%m%d-%H%M%S}")
             path.rename(stale)
             print(f"{path} held a run of other settings; moved it to {stale.name} and training afresh")

@@ -468,3 +468,15 @@ def test_misspelt_setting_is_an_error_not_dropped(loader, typo):
     """A misspelt keyword must not silently load the published checkpoint of the default settings."""
     with pytest.raises(ValueError, match=f"unknown .*{typo}"):
         getattr(lbie, loader)(preset="smoke", **{typo: 1})
+
+
+def test_a_stored_configuration_lacking_a_later_setting_ran_with_its_earlier_value():
+    from lbie.config import SETTINGS_BEFORE, same_config
+    from lbie.experiments.cosal import cosal_config
+
+    current = cosal_config("smoke")
+    stored = {k: v for k, v in current.items() if k != "gate_warmup"}  # written before gate_warmup existed
+    assert current["gate_warmup"] == SETTINGS_BEFORE["gate_warmup"] and same_config(stored, current)
+    assert not same_config(stored, cosal_config("smoke", gate_warmup=0.5))  # another value: another run
+    assert not same_config({k: v for k, v in current.items() if k != "lr"}, current)  # not a later setting
+    assert not same_config(None, current) and not same_config(current | {"extra": 1}, current)

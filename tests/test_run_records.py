@@ -74,3 +74,13 @@ def test_whole_numbers_for_float_settings_name_the_same_run():
     a, b = cosal_config("smoke", stop_bias=-2, fg_weight=1), cosal_config("smoke", stop_bias=-2.0, fg_weight=1.0)
     assert a == b and config_hash(a) == config_hash(b) and type(a["stop_bias"]) is float
     assert cosal_config("smoke", stop_bias=None)["stop_bias"] is None and type(a["epochs"]) is int
+
+
+def test_a_setting_added_at_its_earlier_value_keeps_records(tmp_path, monkeypatch):
+    # a record written before the code had the setting "gate_warmup" ran with its earlier value, 0.0
+    CALLS.clear()
+    _run([{"x": 7}], tmp_path)
+    newer = lambda job: _config(job) | {"gate_warmup": job.get("gate_warmup", 0.0)}  # noqa: E731
+    again = dict(recorded_runs(_square, [{"x": 7}, {"x": 7, "gate_warmup": 0.5}], 1, tmp_path,
+                               config_of=newer, name_of=_name))
+    assert CALLS == [7, 7] and again[0]["metrics"] == {"y": 49}  # only the run at another value trains

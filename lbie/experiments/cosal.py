@@ -117,7 +117,7 @@ class CoSaLRun:
 # train_cosal's defaults for the settings that are not part of a run's name
 DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
                 seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=1.0, gate_norm=False,
-                identity_w7=True, gate_on="hidden", step_cost=0.0)
+                identity_w7=True, gate_on="hidden", step_cost=0.0, gate_warmup=0.0)
 
 
 SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr")
@@ -156,7 +156,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
                 fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = 1.0,
                 gate_norm: bool = False, identity_w7: bool = True, gate_on: str = "hidden",
-                step_cost: float = 0.0, stop_after_epoch: int | None = None) -> CoSaLRun:
+                step_cost: float = 0.0, gate_warmup: float = 0.0, stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
     ``run_dir="auto"`` uses ``<runs_dir()>/cosal/<name>``; ``None`` keeps nothing on disk.  With
@@ -166,7 +166,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                        num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps,
                        attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
                        input_skip=input_skip, stop_bias=stop_bias, gate_norm=gate_norm,
-                       identity_w7=identity_w7, gate_on=gate_on, step_cost=step_cost)
+                       identity_w7=identity_w7, gate_on=gate_on, step_cost=step_cost, gate_warmup=gate_warmup)
     run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
@@ -189,6 +189,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
         x, t, y = batch
         progress = step / max(total_steps - 1, 1)
         model.tau = annealed(tau[0], tau[1], progress)
+        model.uniform_steps = progress < gate_warmup
         for group in optimizer.param_groups:  # cosine decay to 0 (a function of the step: resumable)
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
         return lbie_loss(model(x, t), y, fg_weight=fg_weight, step_cost=step_cost)

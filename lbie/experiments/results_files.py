@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .colorization import colorization_config
-from ..config import RUN_OPTIONS
+from ..config import RUN_OPTIONS, SETTINGS_BEFORE
 from .cosal import cosal_config
 from ..data.flowers import DATA_VERSION as FLOWERS_DATA_VERSION
 from .reproduce import GATE_STUDY, RESULT_FILES, table2_epochs
@@ -120,12 +120,6 @@ def hardware(prov: dict) -> str:
     return f"{prov.get('cpu_count')} CPU cores, " + (f"GPU {prov['cuda']}" if prov.get("cuda") else "no GPU")
 
 
-# Settings added to the code after some results files were written, each with the value that reproduces the
-# code's behaviour before it existed, so a recorded configuration without the key ran with that value
-# (lbie.models.lbie: identity_w7, gate_on, gate_norm; lbie.models.lbie.lbie_loss: step_cost; lbie.models.timgan: output;
-# lbie.experiments.timgan: gan_ramp, lr_decay_from).
-SETTINGS_BEFORE = {"identity_w7": False, "gate_on": "state", "gate_norm": False, "step_cost": 0.0,
-                   "output": "tanh", "gan_ramp": 0.0, "lr_decay_from": 1.0}
 PRESET_EXPERIMENTS = {"cosal-table2": "cosal", "cosal-gates": "cosal", "timgan-css": "timgan",
                       "referit-synth": "segmentation", "flowers-synth": "colorization"}
 

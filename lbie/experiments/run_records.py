@@ -6,7 +6,8 @@ each finished run also writes a record, ``<results>/records/<family>/<run name>-
 its configuration, metrics and training time.  A reproduction started again on any machine reads the
 records whose configuration equals the one its job would train now and trains only the missing runs.
 Change a default (epochs, a model option) and the configurations no longer match, so nothing stale
-is reused.
+is reused; add a setting at the value that reproduces the earlier code (``lbie.config.SETTINGS_BEFORE``)
+and every record stays valid.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..config import config_hash
+from ..config import config_hash, same_config
 from ..utils import atomic_save_json, load_json, provenance
 
 # job keys that say how a run is executed, not what it trains
@@ -32,20 +33,19 @@ def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, fol
                   finish: Callable[[dict], dict] | None = None) -> Iterator[tuple[int, dict]]:
     """Yield ``(index in jobs, result)`` for every job, in order of completion.
 
-    A job whose record (full configuration ``config_of(job)``, file named by ``name_of`` of it) exists in
-    ``folder`` is not run: its record is the result.  The other jobs run ``fn`` in ``n_jobs`` processes;
+    A job for which ``folder`` holds a record of its full configuration ``config_of(job)``
+    (:func:`~lbie.config.same_config`, whatever the record's file name) is not run: its record is the result.  The other jobs run ``fn`` in ``n_jobs`` processes;
     ``finish`` (in this process) may add to or drop from a result, e.g. score its images and drop them,
     before the result is written as a record and yielded.  ``folder=None`` keeps no records."""
     pending = []
+    stored = load_records(folder) if folder is not None and Path(folder).is_dir() else []
     for i, job in enumerate(jobs):
         cfg = config_of({k: v for k, v in job.items() if k not in EXECUTION_KEYS})
-        path = record_path(folder, name_of(cfg), cfg) if folder is not None else None
-        if path is not None and path.exists():
-            record = load_json(path)
-            if record.get("config") == cfg:
-                yield i, record
-                continue
-        pending.append((i, dict(job), cfg, path))
+        record = next((r for r in stored if same_config(r.get("config"), cfg)), None)
+        if record is not None:
+            yield i, {k: v for k, v in record.items() if k != "name"}
+            continue
+        pending.append((i, dict(job), cfg, record_path(folder, name_of(cfg), cfg) if folder is not None else None))
 
     def done(i, res, cfg, path):
         res = finish(res) if finish is not None else res

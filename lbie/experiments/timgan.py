@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints import CHECKPOINTS, find_checkpoint, has_checkpoint, register_checkpoint
-from ..config import config_hash, experiment_config, hashed_run_name, run_settings
+from ..config import config_hash, experiment_config, hashed_run_name, run_settings, same_config
 from ..data.css import DATA_VERSION, CSSData, load_css
 from ..data.edit_inputs import check_edit_inputs
 from ..metrics.retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
@@ -466,6 +466,6 @@ def timgan_model_source(*, preset: str | None = "auto", variant: str = "timgan",
     if has_checkpoint(f"css-{run_name(cfg)}", cfg, directory):
         return "checkpoint"
     metrics = runs_dir() / "timgan" / run_name(cfg) / "metrics.json"
-    if metrics.is_file() and load_json(metrics).get("config") == cfg:
+    if metrics.is_file() and same_config(load_json(metrics).get("config"), cfg):
         return "run"
     return None

@@ -245,6 +245,9 @@ class LBIE(nn.Module):
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
         self.tau = 1.0  # Gumbel-softmax temperature; the training loop anneals it
+        # set by the training loop during a gate warm-up: each region's stopping step is drawn uniformly, so
+        # every step's output is trained on every region and the gates (not used) learn nothing yet
+        self.uniform_steps = False
         # channels_last makes these small convolutions 1.5-4x faster on CPU (see lbie.bench)
         self.to(memory_format=torch.channels_last)
 
@@ -265,7 +268,10 @@ class LBIE(nn.Module):
             step_logits = self.decode(fus.outputs.reshape(B * T, D, M, N), images.repeat_interleave(T, 0))
             step_logits = step_logits.reshape(B, T, *step_logits.shape[1:])
             return LBIEOutput(self._select(step_logits, fus.stop_prob), fus, step_logits)
-        if self.training and T > 1:  # Gumbel-softmax relaxation of the stopping step
+        if self.training and T > 1 and self.uniform_steps:
+            steps = torch.randint(T, (B, M, N), device=fus.outputs.device)
+            weights = F.one_hot(steps, T).permute(0, 3, 1, 2).to(fus.outputs.dtype)
+        elif self.training and T > 1:  # Gumbel-softmax relaxation of the stopping step
             weights = F.gumbel_softmax(fus.log_stop_prob, tau=self.tau, hard=False, dim=1)  # (B, T, M, N)
         else:
             weights = F.one_hot(fus.stop_prob.argmax(1), T).permute(0, 3, 1, 2).to(fus.outputs.dtype)
