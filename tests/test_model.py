@@ -165,6 +165,23 @@ def test_eval_uses_most_likely_stopping_step(batch):
         torch.testing.assert_close(out.logits, model.decode(O, x))
 
 
+def test_uniform_steps_use_one_step_per_region_and_leave_the_gates_untrained(batch):
+    x, tok, labels = batch
+    model = _model(4, True, "gumbel", True).train()
+    model.uniform_steps = True
+    torch.manual_seed(3)
+    out = model(x, tok)
+    lbie_loss(out, labels).backward()
+    assert model.fusion.stop.weight.grad is None or not model.fusion.stop.weight.grad.any()
+    # the output is each region's state at a step drawn uniformly: replaying the draw gives the same logits
+    torch.manual_seed(3)
+    steps = torch.randint(4, out.fusion.stop_prob[:, 0].shape)
+    with torch.no_grad():
+        O = torch.gather(out.fusion.outputs, 1, steps[:, None, None].expand(-1, 1, 16, -1, -1))[:, 0]
+        torch.testing.assert_close(out.logits, model.decode(O, x))
+    assert len(steps.unique()) == 4
+
+
 @pytest.mark.parametrize("s", [2, 4, 8])
 def test_bilinear_kernel_is_bilinear_upsampling(s):
     up = torch.nn.ConvTranspose2d(3, 3, 2 * s, stride=s, padding=s // 2, bias=False)
