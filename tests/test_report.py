@@ -72,7 +72,7 @@ def colorization_result(lbie_c, no_text_c, seeds=3):
                                   "train_seconds": {"lbie": ms(90.0), "no_text": ms(80.0)}}, "rows": rows}
 
 
-def gates_result(names=("paper", "+ stop bias +1 (ours)"), config=False):
+def gates_result(names=("paper", "+ stop bias +1"), config=False):
     rows = []
     for i, name in enumerate(names):
         row = {"name": name, "settings": GATE_STUDY[name], "seeds": 1, "iou": ms(0.7 + 0.01 * i, 0.0, 1),

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
-from ..config import experiment_config, hashed_run_name, run_settings
+from ..config import SETTINGS_BEFORE, experiment_config, hashed_run_name, run_settings
 from ..data.cosal import DATA_VERSION, CoSaL, cell_map, load_cosal
 from ..metrics.cosal_iou import ColorIoU, CoSaLShapeIoU
 from ..models.lbie import LBIE, lbie_loss
@@ -114,12 +114,21 @@ class CoSaLRun:
     run_dir: Path | None
 
 
-# train_cosal's defaults for the settings that are not part of a run's name
+# train_cosal's defaults for the settings that are not part of a run's name.  The termination gates
+# (chapter 4, the gate study): gate_warmup is the share of training during which every region's stopping step
+# is drawn uniformly and the gates are not used, so that every step learns to decode every region; after it the
+# gates choose, and step_cost prices each step beyond the first (as adaptive computation time does), so that a
+# region runs on only when reading more pays.  Without them, whether the regions of a T = 4 model stopped per
+# region or all at one step depended on the seed (at 4 epochs, full coverage: seed 0 split between steps 1
+# and 4, seed 1 sent every region to step 2); with them both seeds stop direct cells early and relational
+# cells late.
 DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
                 seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=1.0, gate_norm=False,
-                identity_w7=True, gate_on="hidden", step_cost=0.0, gate_warmup=0.0)
+                identity_w7=True, gate_on="hidden", step_cost=0.005, gate_warmup=0.5)
 
 
+# Settings that only shape how the termination gates train (they do nothing at T = 1)
+GATE_TRAINING = ("gate_warmup", "step_cost")
 SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr")
 
 
@@ -129,6 +138,9 @@ def cosal_config(preset: str | None = "auto", **settings) -> dict:
     the other ``settings``."""
     cfg = experiment_config("cosal", preset, settings, SCALE_KEYS, DEFAULTS, "CoSaL")
     cfg["tau"] = list(cfg["tau"])
+    if cfg["steps"] == 1:  # no stopping step to choose: the gates' training settings do nothing, and are
+        # stored at the values they had before they existed, so that T = 1 runs keep their checkpoints and records
+        cfg.update({k: SETTINGS_BEFORE[k] for k in GATE_TRAINING})
     cfg["data_version"] = DATA_VERSION  # runs and checkpoints on other pixels are not reused
     return cfg
 
@@ -156,7 +168,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
                 fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = 1.0,
                 gate_norm: bool = False, identity_w7: bool = True, gate_on: str = "hidden",
-                step_cost: float = 0.0, gate_warmup: float = 0.0, stop_after_epoch: int | None = None) -> CoSaLRun:
+                step_cost: float = 0.005, gate_warmup: float = 0.5, stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
     ``run_dir="auto"`` uses ``<runs_dir()>/cosal/<name>``; ``None`` keeps nothing on disk.  With
@@ -189,10 +201,10 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
         x, t, y = batch
         progress = step / max(total_steps - 1, 1)
         model.tau = annealed(tau[0], tau[1], progress)
-        model.uniform_steps = progress < gate_warmup
+        model.uniform_steps = progress < cfg["gate_warmup"]
         for group in optimizer.param_groups:  # cosine decay to 0 (a function of the step: resumable)
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
-        return lbie_loss(model(x, t), y, fg_weight=fg_weight, step_cost=step_cost)
+        return lbie_loss(model(x, t), y, fg_weight=fg_weight, step_cost=cfg["step_cost"])
 
     last = {}
 

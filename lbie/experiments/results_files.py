@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .colorization import colorization_config
-from ..config import RUN_OPTIONS, SETTINGS_BEFORE
+from ..config import RUN_OPTIONS, SETTINGS_BEFORE, same_config
 from .cosal import cosal_config
 from ..data.flowers import DATA_VERSION as FLOWERS_DATA_VERSION
 from .reproduce import GATE_STUDY, RESULT_FILES, table2_epochs
@@ -190,7 +190,7 @@ def currency(experiment: str, result: dict) -> dict:
                 if study is None:
                     differs[f"{row['name']}: row"] = ("in the file", "no longer in the study")
                     continue
-                if row["settings"] != study:
+                if not same_config(row["settings"], study):  # settings added since: at their earlier values
                     differs[f"{row['name']}: settings"] = (row["settings"], study)
             if "config" not in row:
                 lacking += 1
