@@ -18,7 +18,7 @@ from pathlib import Path
 from ..checkpoints import has_checkpoint
 from ..config import get_preset, resolve_preset
 from ..metrics.retrieval import fid_available
-from ..metrics.summary import mean_shares, mean_std
+from ..metrics.summary import largest_step_share, mean_shares, mean_std
 from ..models.timgan import VARIANTS
 from ..models.timgan_baselines import BASELINES
 from ..utils import atomic_save_json, load_json, provenance
@@ -141,6 +141,7 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
             row["iou_by_depth"] = {k: mean_std([r["metrics"]["iou_by_depth"][k] for r in runs
                                                 if k in r["metrics"]["iou_by_depth"]]) for k in depths}
             row["stop_step_share"] = mean_shares([r["metrics"]["stop_step_share"] for r in runs])
+            row["largest_step_share"] = largest_step_share([r["metrics"]["stop_step_share"] for r in runs])
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
             row["paper"] = PAPER_TABLE2[(T, att)][d]
             row["config"] = run_config(runs)
@@ -228,6 +229,7 @@ def reproduce_cosal_gates(*, preset: str | None = "auto", seeds: int = 1, jobs: 
                           "iou_by_depth": {d: mean_std([x["iou_by_depth"][d] for x in m if d in x["iou_by_depth"]])
                                            for d in sorted({d for x in m for d in x["iou_by_depth"]}, key=int)},
                           "stop_step_share": mean_shares([x["stop_step_share"] for x in m]),
+                          "largest_step_share": largest_step_share([x["stop_step_share"] for x in m]),
                           "train_seconds": mean_std([r["train_seconds"] for r in runs]),
                           "epochs": runs[0]["config"]["epochs"], "config": run_config(runs)})
         result = {"experiment": "cosal-gates", "complete": complete,

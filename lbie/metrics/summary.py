@@ -21,6 +21,12 @@ def mean_shares(shares: list):
     return [sum(col) / len(col) for col in zip(*shares)]
 
 
+def largest_step_share(shares: list[dict]) -> float:
+    """The largest share of regions that stop at one step, in the seed where it is largest (``shares``: each
+    seed's ``stop_step_share``).  A mean over seeds can hide a seed whose regions all stop at one step."""
+    return max(max(s["all"]) for s in shares)
+
+
 def fmt_mean_std(ms: dict | None, decimals: int = 3) -> str:
     """A table cell of :func:`mean_std`: ``0.403 ± 0.012`` (``0.403`` for one seed, ``–`` for none)."""
     if not ms:
