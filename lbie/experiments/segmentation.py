@@ -64,9 +64,10 @@ SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr", "eval_every", "
 # fell well below concat at the cpu preset (chapter 5, section 2, "Deviation from the paper").
 # identity_w7 / gate_on: as for CoSaL (chapter 4's termination-gate study), W7 starts as the identity and the
 # gate reads the GRU's hidden state, so that the later steps are trained and the gates can choose.
+# gate_warmup / step_cost: CoSaL's gate warm-up and price per step (lbie.experiments.cosal), off here.
 DEFAULTS = dict(method="lbie", steps=None, seed=0, termination="gumbel", tau=[1.0, 0.1], fg_weight=3.0,
                 input_skip=True, language="words", mask_padding=True, global_context=True, stop_bias=-2.0,
-                identity_w7=True, gate_on="hidden")
+                identity_w7=True, gate_on="hidden", gate_warmup=0.0, step_cost=0.0)
 
 
 def segmentation_config(preset: str | None = "auto", **settings) -> dict:
@@ -231,9 +232,10 @@ def train_segmentation(*, preset: str | None = "auto", method: str = "lbie", see
         x, t, y = batch
         progress = step / max(total_steps - 1, 1)
         model.tau = annealed(cfg["tau"][0], cfg["tau"][1], progress)
+        model.uniform_steps = progress < cfg["gate_warmup"]
         for group in optimizer.param_groups:
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
-        return lbie_loss(model(x, t), y, fg_weight=cfg["fg_weight"])
+        return lbie_loss(model(x, t), y, fg_weight=cfg["fg_weight"], step_cost=cfg["step_cost"])
 
     last = {}
 
