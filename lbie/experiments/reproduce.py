@@ -194,6 +194,8 @@ GATE_STUDY = {
     "released: foreground weight 1": dict(coverage="released", epochs=4, fg_weight=1.0, **_NO_WARMUP),
     "released: T = 1, 8 epochs": dict(coverage="released", epochs=8, steps=1),
     "released: stop bias +1, 8 epochs": dict(coverage="released", epochs=8, **_NO_WARMUP),
+    "released: gate warm-up + a price per step (ours), 8 epochs": dict(coverage="released", epochs=8),
+    "released: gate warm-up + a price of 0.001, 8 epochs": dict(coverage="released", epochs=8, step_cost=0.001),
 }
 
 
