@@ -129,6 +129,25 @@ def test_released_misses_cells_full_does_not():
     assert any(twice)
 
 
+def test_without_undetermined_skips_only_shape_pixels_of_undetermined_cells():
+    from lbie.experiments.cosal import images_from_labels, without_undetermined
+    from lbie.models.lbie import IGNORE_LABEL
+
+    rel = generate_cosal(200, num_direct=4, coverage="released", seed=5)
+    kept = without_undetermined(rel)
+    skipped = kept.labels == IGNORE_LABEL
+    undetermined = rel.cell_map(~rel.determined)
+    np.testing.assert_array_equal(skipped, undetermined & (rel.labels > 0))
+    np.testing.assert_array_equal(kept.labels[~skipped], rel.labels[~skipped])
+    assert skipped.any() and rel.labels.max() < IGNORE_LABEL
+    # the input still shows every shape: the silhouettes are those of the original labels
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(images_from_labels(torch.from_numpy(kept.labels).long()).numpy(),
+                                  images_from_labels(torch.from_numpy(rel.labels).long()).numpy())
+    full = generate_cosal(50, num_direct=4, coverage="full", seed=5)
+    np.testing.assert_array_equal(without_undetermined(full).labels, full.labels)
+
+
 # Measured on the released generator (CoSaL/make_data.py of Jianbo-Lab/LBIE, run under Python 3
 # with OpenCV 5.0), 10,000 images per setting, on 2026-12-01: share of images with all nine cells
 # determined 1.9% / 1.8% / 12.6%, mean determined cells 7.13 / 7.14 / 8.13, share of foreground
@@ -202,6 +221,25 @@ def test_shape_geometry_statistics():
     assert cy["triangle"] > 8.3 > 7.7 > cy["reverse triangle"]  # apex up: mass low; apex down: mass high
     assert cy["half fat ellipse"] > 8.5 and cy["half thin ellipse"] > 8.5  # lower half arcs
     assert abs(cy["circle"] - 8) < 0.3 and abs(cy["diamond"] - 8) < 0.3
+
+
+def test_without_undetermined_skips_only_shape_pixels_of_undetermined_cells():
+    from lbie.experiments.cosal import images_from_labels, without_undetermined
+    from lbie.models.lbie import IGNORE_LABEL
+
+    rel = generate_cosal(200, num_direct=4, coverage="released", seed=5)
+    kept = without_undetermined(rel)
+    skipped = kept.labels == IGNORE_LABEL
+    undetermined = rel.cell_map(~rel.determined)
+    np.testing.assert_array_equal(skipped, undetermined & (rel.labels > 0))
+    np.testing.assert_array_equal(kept.labels[~skipped], rel.labels[~skipped])
+    assert skipped.any() and rel.labels.max() < IGNORE_LABEL
+    # the input still shows every shape: the silhouettes are those of the original labels
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(images_from_labels(torch.from_numpy(kept.labels).long()).numpy(),
+                                  images_from_labels(torch.from_numpy(rel.labels).long()).numpy())
+    full = generate_cosal(50, num_direct=4, coverage="full", seed=5)
+    np.testing.assert_array_equal(without_undetermined(full).labels, full.labels)
 
 
 # Measured on the released generator (CoSaL/make_data.py of Jianbo-Lab/LBIE, run under Python 3

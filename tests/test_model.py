@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lbie import LBIE, RecurrentAttentiveFusion, bilinear_kernel, generate_cosal, images_from_labels, lbie_loss
-from lbie.models.lbie import Decoder
+from lbie.models.lbie import IGNORE_LABEL, Decoder
 
 B, C = 3, 4
 SWITCHES = list(itertools.product((1, 4), (True, False), ("gumbel", "marginal"), (True, False)))
@@ -217,6 +217,28 @@ def test_loss_is_weighted_cross_entropy(batch):
     w = torch.where(y > 0, 10.0, 1.0)
     ce = F.cross_entropy(out.logits, y, reduction="none")
     torch.testing.assert_close(lbie_loss(out, y), (w * ce).sum() / w.sum())
+
+
+@pytest.mark.parametrize("termination", ["gumbel", "marginal"])
+def test_loss_skips_ignored_pixels(batch, termination):
+    """Pixels labelled IGNORE_LABEL add nothing: the loss equals that of the other pixels alone, and the
+    ignored pixels' logits get no gradient."""
+    x, tok, y = batch
+    model = _model(4, True, termination, True).train()
+    torch.manual_seed(0)
+    out = model(x, tok)
+    ignored = torch.zeros_like(y, dtype=torch.bool)
+    ignored[:, :16] = True
+    y_ignored = torch.where(ignored, IGNORE_LABEL, y)
+    logits = out.logits if out.step_logits is None else out.step_logits
+    logits.retain_grad()
+    loss = lbie_loss(out, y_ignored)
+    loss.backward(retain_graph=True)
+    assert logits.grad[..., :16, :].abs().sum() == 0 and logits.grad.abs().sum() > 0
+    if out.step_logits is None:
+        w = torch.where(ignored, 0.0, torch.where(y > 0, 10.0, 1.0))
+        ce = F.cross_entropy(out.logits, y, reduction="none")
+        torch.testing.assert_close(loss, (w * ce).sum() / w.sum())
 
 
 def test_marginal_loss_one_step_equals_plain():

@@ -368,7 +368,11 @@ def test_reproduce_timgan_css_smoke(tmp_path):
     assert frame.loc["timgan", "rs1 remove"] == rows["timgan"]["by_kind"]["remove"]["rs1"]["mean"]
 
 
-def test_bf16_autocast_training_is_finite():
+def test_bf16_autocast_training_is_finite(monkeypatch):
+    import lbie.experiments.timgan as timgan
+
+    monkeypatch.setattr(timgan, "cpu_has_fast_bf16", lambda: True)  # bf16 here even on a CPU that emulates it
+    assert timgan.bf16_autocast_ok(torch.device("cpu"))
     run = lbie.train_timgan(preset="smoke", amp="bf16", run_dir=None, evaluate=False)
     assert all(np.isfinite(v) for _, parts in run.history[0]["parts_curve"] for v in parts.values())
     assert all(p.dtype == torch.float32 for p in run.model.parameters())  # weights stay fp32
@@ -384,3 +388,12 @@ def test_no_how_has_the_parameters_of_the_how_module(sizes):
         full, fixed = (count(TIMGAN(384, variant=v, **sizes).how) for v in ("timgan", "no_how"))
     print(f"how module {full:,} parameters, no_how {fixed:,} ({fixed / full:.1%})")
     assert abs(fixed / full - 1) <= 0.10
+
+
+def test_bf16_only_where_the_cpu_has_fast_bf16(monkeypatch):
+    import lbie.experiments.timgan as timgan
+
+    assert isinstance(timgan.cpu_has_fast_bf16(), bool)  # answers on this machine's PyTorch build
+    for fast in (True, False):
+        monkeypatch.setattr(timgan, "cpu_has_fast_bf16", lambda fast=fast: fast)
+        assert timgan.bf16_autocast_ok(torch.device("cpu")) is fast

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from ..checkpoints import CHECKPOINTS, find_checkpoint, register_checkpoint
 from ..config import SETTINGS_BEFORE, experiment_config, hashed_run_name, run_settings
 from ..data.cosal import DATA_VERSION, CoSaL, cell_map, load_cosal
 from ..metrics.cosal_iou import ColorIoU, CoSaLShapeIoU
-from ..models.lbie import LBIE, lbie_loss
+from ..models.lbie import IGNORE_LABEL, LBIE, lbie_loss
 from ..train import annealed, fit
 from ..utils import atomic_save_json, get_device, provenance, resolve_run_dir, seed_everything
 
@@ -25,6 +25,15 @@ def images_from_labels(labels: torch.Tensor) -> torch.Tensor:
     """Label maps (B, H, W) → the black-silhouette input (B, 3, H, W), scaled to [-0.5, 0.5]
     like the released code (x / 255 - 0.5)."""
     return ((labels == 0).float() - 0.5)[:, None].expand(-1, 3, -1, -1)
+
+
+def without_undetermined(data: CoSaL) -> CoSaL:
+    """A copy of ``data`` whose shape pixels in cells no sentence determines are labelled
+    :data:`~lbie.models.lbie.IGNORE_LABEL`, so the training loss skips them.  Their colour is random
+    given the input (released coverage leaves about one cell in five undetermined); the silhouette input
+    still shows every shape, and the background stays a target."""
+    skip = data.cell_map(~data.determined) & (data.labels > 0)
+    return replace(data, labels=np.where(skip, IGNORE_LABEL, data.labels).astype(np.uint8))
 
 
 def iterate(data: CoSaL, batch_size: int, *, device, generator: torch.Generator | None = None):
@@ -121,10 +130,11 @@ class CoSaLRun:
 # region runs on only when reading more pays.  Without them, whether the regions of a T = 4 model stopped per
 # region or all at one step depended on the seed (at 4 epochs, full coverage: seed 0 split between steps 1
 # and 4, seed 1 sent every region to step 2); with them both seeds stop direct cells early and relational
-# cells late.
+# cells late.  skip_undetermined (released coverage): the loss skips the shape pixels of cells no sentence
+# determines; trained on their random colours, no step of the recurrence learnt the relations (chapter 4).
 DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
                 seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=1.0, gate_norm=False,
-                identity_w7=True, gate_on="hidden", step_cost=0.005, gate_warmup=0.5)
+                identity_w7=True, gate_on="hidden", step_cost=0.005, gate_warmup=0.5, skip_undetermined=True)
 
 
 # Settings that only shape how the termination gates train (they do nothing at T = 1)
@@ -141,6 +151,8 @@ def cosal_config(preset: str | None = "auto", **settings) -> dict:
     if cfg["steps"] == 1:  # no stopping step to choose: the gates' training settings do nothing, and are
         # stored at the values they had before they existed, so that T = 1 runs keep their checkpoints and records
         cfg.update({k: SETTINGS_BEFORE[k] for k in GATE_TRAINING})
+    if cfg["coverage"] == "full":  # every cell is determined: nothing to skip, stored as before the setting existed
+        cfg["skip_undetermined"] = SETTINGS_BEFORE["skip_undetermined"]
     cfg["data_version"] = DATA_VERSION  # runs and checkpoints on other pixels are not reused
     return cfg
 
@@ -168,7 +180,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
                 fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = 1.0,
                 gate_norm: bool = False, identity_w7: bool = True, gate_on: str = "hidden",
-                step_cost: float = 0.005, gate_warmup: float = 0.5, stop_after_epoch: int | None = None) -> CoSaLRun:
+                step_cost: float = 0.005, gate_warmup: float = 0.5, skip_undetermined: bool = True,
+                stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
     ``run_dir="auto"`` uses ``<runs_dir()>/cosal/<name>``; ``None`` keeps nothing on disk.  With
@@ -178,7 +191,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                        num_direct=num_direct, coverage=coverage, num_colors=num_colors, steps=steps,
                        attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
                        input_skip=input_skip, stop_bias=stop_bias, gate_norm=gate_norm,
-                       identity_w7=identity_w7, gate_on=gate_on, step_cost=step_cost, gate_warmup=gate_warmup)
+                       identity_w7=identity_w7, gate_on=gate_on, step_cost=step_cost, gate_warmup=gate_warmup,
+                       skip_undetermined=skip_undetermined)
     run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
@@ -186,6 +200,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
     data_kw = dict(num_direct=num_direct, num_colors=num_colors, coverage=coverage, seed=seed)
     train_data = load_cosal("train", cfg["n_train"], **data_kw)
     test_data = load_cosal("test", cfg["n_test"], **data_kw)
+    if cfg["skip_undetermined"]:
+        train_data = without_undetermined(train_data)
 
     seed_everything(seed)
     model = build_model(cfg).to(device)

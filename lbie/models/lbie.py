@@ -311,9 +311,14 @@ def regions_to_pixels(x, size: int):
     return x.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
 
 
+# A pixel labelled IGNORE_LABEL is no training target: it gets weight 0 in :func:`lbie_loss`
+IGNORE_LABEL = 255
+
+
 def pixel_weights(labels, fg_weight: float):
-    """The released code weights foreground pixels ``fg_weight`` (10) and background 1."""
-    return torch.where(labels > 0, fg_weight, 1.0)
+    """The released code weights foreground pixels ``fg_weight`` (10) and background 1; a pixel labelled
+    :data:`IGNORE_LABEL` weighs 0."""
+    return torch.where(labels == IGNORE_LABEL, 0.0, torch.where(labels > 0, fg_weight, 1.0))
 
 
 def expected_extra_steps(fusion: FusionOutput) -> torch.Tensor:
@@ -330,15 +335,15 @@ def lbie_loss(out: LBIEOutput, labels, *, fg_weight: float = 10.0, step_cost: fl
     -log Σ_t β^t p(y | Ô^t), the stopping distribution upsampled to pixels.
     ``step_cost`` > 0 adds ``step_cost`` x :func:`expected_extra_steps` (a deviation: a price per
     fusion step, as in adaptive computation time, so that a region runs on only when reading more
-    lowers its loss by more than that price).
+    lowers its loss by more than that price).  Pixels labelled :data:`IGNORE_LABEL` add nothing.
     """
     w = pixel_weights(labels, fg_weight)
     if out.step_logits is None:
-        nll = F.cross_entropy(out.logits, labels, reduction="none")
+        nll = F.cross_entropy(out.logits, labels, reduction="none", ignore_index=IGNORE_LABEL)
     else:
         B, T, C, H, W = out.step_logits.shape
         logp_y = -F.cross_entropy(out.step_logits.reshape(B * T, C, H, W), labels.repeat_interleave(T, 0),
-                                  reduction="none").reshape(B, T, H, W)
+                                  reduction="none", ignore_index=IGNORE_LABEL).reshape(B, T, H, W)
         log_stop = regions_to_pixels(out.fusion.log_stop_prob, H)  # (B, T, H, W)
         nll = -torch.logsumexp(log_stop + logp_y, dim=1)
     loss = (w * nll).sum() / w.sum()
