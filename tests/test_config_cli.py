@@ -483,6 +483,10 @@ def test_a_stored_configuration_lacking_a_later_setting_ran_with_its_earlier_val
     # T = 1 has no gates to train: their settings are stored at the earlier values, whatever is asked
     t1 = cosal_config("smoke", steps=1, gate_warmup=0.5, step_cost=0.02)
     assert (t1["gate_warmup"], t1["step_cost"]) == (SETTINGS_BEFORE["gate_warmup"], SETTINGS_BEFORE["step_cost"])
+    # without a warm-up or without a price, when the price applies is moot: stored as before the setting existed
+    for moot in (dict(gate_warmup=0.0), dict(step_cost=0.0)):
+        assert cosal_config("smoke", price_in_warmup=False, **moot)["price_in_warmup"] is True
+    assert cosal_config("smoke")["price_in_warmup"] is False
     # full coverage determines every cell: there is nothing to skip, whatever is asked
     assert cosal_config("smoke", coverage="full", skip_undetermined=True)["skip_undetermined"] is False
     assert cosal_config("smoke", coverage="released")["skip_undetermined"] is True

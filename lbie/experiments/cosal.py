@@ -132,13 +132,16 @@ class CoSaLRun:
 # and 4, seed 1 sent every region to step 2); with them both seeds stop direct cells early and relational
 # cells late.  skip_undetermined (released coverage): the loss skips the shape pixels of cells no sentence
 # determines; trained on their random colours, no step of the recurrence learnt the relations (chapter 4).
+# price_in_warmup=False: the price applies once the gates choose; during the warm-up it was their only
+# gradient and taught every gate to stop at step 1 before the gates had chosen anything.
 DEFAULTS = dict(num_direct=4, coverage="full", num_colors=3, steps=4, attention=True, termination="gumbel",
                 seed=0, tau=[1.0, 0.1], fg_weight=10.0, input_skip=True, stop_bias=1.0, gate_norm=False,
-                identity_w7=True, gate_on="hidden", step_cost=0.005, gate_warmup=0.5, skip_undetermined=True)
+                identity_w7=True, gate_on="hidden", step_cost=0.005, gate_warmup=0.5, price_in_warmup=False,
+                skip_undetermined=True)
 
 
 # Settings that only shape how the termination gates train (they do nothing at T = 1)
-GATE_TRAINING = ("gate_warmup", "step_cost")
+GATE_TRAINING = ("gate_warmup", "step_cost", "price_in_warmup")
 SCALE_KEYS = ("epochs", "n_train", "n_test", "batch_size", "lr")
 
 
@@ -151,6 +154,8 @@ def cosal_config(preset: str | None = "auto", **settings) -> dict:
     if cfg["steps"] == 1:  # no stopping step to choose: the gates' training settings do nothing, and are
         # stored at the values they had before they existed, so that T = 1 runs keep their checkpoints and records
         cfg.update({k: SETTINGS_BEFORE[k] for k in GATE_TRAINING})
+    if not (cfg["gate_warmup"] and cfg["step_cost"]):  # no warm-up or no price: when the price applies is moot
+        cfg["price_in_warmup"] = SETTINGS_BEFORE["price_in_warmup"]
     if cfg["coverage"] == "full":  # every cell is determined: nothing to skip, stored as before the setting existed
         cfg["skip_undetermined"] = SETTINGS_BEFORE["skip_undetermined"]
     cfg["data_version"] = DATA_VERSION  # runs and checkpoints on other pixels are not reused
@@ -180,8 +185,8 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                 resume: bool = True, device="auto", tau: tuple[float, float] = (1.0, 0.1),
                 fg_weight: float = 10.0, input_skip: bool = True, stop_bias: float | None = 1.0,
                 gate_norm: bool = False, identity_w7: bool = True, gate_on: str = "hidden",
-                step_cost: float = 0.005, gate_warmup: float = 0.5, skip_undetermined: bool = True,
-                stop_after_epoch: int | None = None) -> CoSaLRun:
+                step_cost: float = 0.005, gate_warmup: float = 0.5, price_in_warmup: bool = False,
+                skip_undetermined: bool = True, stop_after_epoch: int | None = None) -> CoSaLRun:
     """Train LBIE on CoSaL and evaluate it on the test split; write ``metrics.json``.
 
     ``run_dir="auto"`` uses ``<runs_dir()>/cosal/<name>``; ``None`` keeps nothing on disk.  With
@@ -192,7 +197,7 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
                        attention=attention, termination=termination, seed=seed, tau=tau, fg_weight=fg_weight,
                        input_skip=input_skip, stop_bias=stop_bias, gate_norm=gate_norm,
                        identity_w7=identity_w7, gate_on=gate_on, step_cost=step_cost, gate_warmup=gate_warmup,
-                       skip_undetermined=skip_undetermined)
+                       price_in_warmup=price_in_warmup, skip_undetermined=skip_undetermined)
     run_dir = resolve_run_dir(run_dir, "cosal", run_name(cfg), cfg)
     device = get_device(device)
     t_start = time.perf_counter()
@@ -220,7 +225,9 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
         model.uniform_steps = progress < cfg["gate_warmup"]
         for group in optimizer.param_groups:  # cosine decay to 0 (a function of the step: resumable)
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
-        return lbie_loss(model(x, t), y, fg_weight=fg_weight, step_cost=cfg["step_cost"])
+        # the gates are not used during the warm-up; a price then would only teach them to stop at step 1
+        price = cfg["step_cost"] if cfg["price_in_warmup"] or not model.uniform_steps else 0.0
+        return lbie_loss(model(x, t), y, fg_weight=fg_weight, step_cost=price)
 
     last = {}
 
