@@ -281,6 +281,14 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
     again = reproduce_cosal_table2(preset="smoke", seeds=1, coverages=("full",), out=out, epochs=1,
                                    n_train=32, n_test=16, batch_size=16, device="cpu")
     assert [r["iou"] for r in again["rows"]] == [r["iou"] for r in saved["rows"]]
+    # a record written by another study (the gate study) whose job names fewer settings fills its cell too
+    for f in (tmp_path / "records" / "cosal").glob("*.json"):
+        rec = json.loads(f.read_text())
+        rec["job"].pop("input_skip", None)
+        f.write_text(json.dumps(rec))
+    third = reproduce_cosal_table2(preset="smoke", seeds=1, coverages=("full",), out=out, epochs=1,
+                                   n_train=32, n_test=16, batch_size=16, device="cpu")
+    assert [(r["input_skip"], r["iou"]) for r in third["rows"]] == [(r["input_skip"], r["iou"]) for r in saved["rows"]]
 
 
 # --------------------------------------------------------------------------- command line: usage errors

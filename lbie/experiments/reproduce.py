@@ -155,8 +155,9 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
         atomic_save_json(result, out)
         return result
 
-    for _, res in _cosal_runs(todo, jobs, out):
-        finished.append(res)
+    for i, res in _cosal_runs(todo, jobs, out):
+        # the table's job, not the recorded one: a record another study wrote may name fewer settings
+        finished.append({**res, "job": todo[i]})
         write(complete=False)
     return write(complete=True)
 
