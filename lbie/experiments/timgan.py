@@ -61,7 +61,8 @@ def bf16_autocast_ok(device: torch.device) -> bool:
     """bf16 autocast is used for training only where it is native and safe: CPUs whose oneDNN has fast
     bf16 kernels (AVX-512 or newer: 1.6x faster than fp32 on a Xeon with AVX512-BF16) and CUDA GPUs that
     support bf16; elsewhere training stays fp32 (on an AVX2-only CPU, one thread, bf16 autocast made a
-    TIM-GAN training step 12x slower: 6.4 s against 0.53 s, ``lbie.bench.timgan_step_seconds``).  Weights, optimiser state and evaluation are always fp32."""
+    TIM-GAN training step 12x slower: 6.4 s against 0.53 s, ``lbie.bench.timgan_step_seconds``).
+    Weights, optimiser state and evaluation are always fp32."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type == "cpu" and cpu_has_fast_bf16()
