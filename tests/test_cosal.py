@@ -223,25 +223,6 @@ def test_shape_geometry_statistics():
     assert abs(cy["circle"] - 8) < 0.3 and abs(cy["diamond"] - 8) < 0.3
 
 
-def test_without_undetermined_skips_only_shape_pixels_of_undetermined_cells():
-    from lbie.experiments.cosal import images_from_labels, without_undetermined
-    from lbie.models.lbie import IGNORE_LABEL
-
-    rel = generate_cosal(200, num_direct=4, coverage="released", seed=5)
-    kept = without_undetermined(rel)
-    skipped = kept.labels == IGNORE_LABEL
-    undetermined = rel.cell_map(~rel.determined)
-    np.testing.assert_array_equal(skipped, undetermined & (rel.labels > 0))
-    np.testing.assert_array_equal(kept.labels[~skipped], rel.labels[~skipped])
-    assert skipped.any() and rel.labels.max() < IGNORE_LABEL
-    # the input still shows every shape: the silhouettes are those of the original labels
-    torch = pytest.importorskip("torch")
-    np.testing.assert_array_equal(images_from_labels(torch.from_numpy(kept.labels).long()).numpy(),
-                                  images_from_labels(torch.from_numpy(rel.labels).long()).numpy())
-    full = generate_cosal(50, num_direct=4, coverage="full", seed=5)
-    np.testing.assert_array_equal(without_undetermined(full).labels, full.labels)
-
-
 # Measured on the released generator (CoSaL/make_data.py of Jianbo-Lab/LBIE, run under Python 3
 # with OpenCV 5.0), 10,000 images, on 2026-12-01: mean shape area (px) and mean bounding box
 # (width, height in px) at 48 px, and the mean foreground pixels per image.
@@ -374,3 +355,14 @@ def test_coverage_stats_and_caption_oracle():
     assert np.array_equal(oracle > 0, released.labels > 0)  # shapes drawn exactly
     m = lbie.evaluate_predictions(oracle, released)
     assert m["iou_determined"] == 1.0 and 0.7 < m["iou"] < 0.97
+
+
+def test_stop_step_share_by_depth_and_over_relational_cells():
+    from lbie.experiments.cosal import stop_step_share
+
+    rel = generate_cosal(40, num_direct=4, coverage="released", seed=2)
+    regions = cosal.cell_map(rel.depth, 6)  # the depth of each region's cell on a 6 x 6 map
+    stops = np.where(regions >= 1, 3, 0).astype(np.uint8)  # relational cells stop at step 4, the others at step 1
+    share = stop_step_share(stops, rel, 4)
+    assert share["relational"] == [0.0, 0.0, 0.0, 1.0] and share["by_depth"]["0"] == [1.0, 0.0, 0.0, 0.0]
+    assert share["all"][3] == pytest.approx((regions >= 1).mean())

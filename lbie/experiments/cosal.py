@@ -83,11 +83,13 @@ def forced_step_metrics(model: LBIE, data: CoSaL, *, batch_size: int = 500) -> d
 
 def stop_step_share(stops: np.ndarray, data: CoSaL, steps: int) -> dict:
     """Share of the regions that stop at each step (``stops`` (N, M, N) from :func:`predict_cosal`),
-    over all regions and by the reasoning depth of the region's cell (0: described directly)."""
+    over all regions, by the reasoning depth of the region's cell (0: described directly) and over the
+    regions of all relational cells (depth >= 1)."""
     depth = cell_map(data.depth, stops.shape[-1])
     share = lambda sel: np.bincount(stops[sel].ravel(), minlength=steps)[:steps] / max(sel.sum(), 1)  # noqa: E731
     return {"all": share(np.ones_like(depth, bool)).tolist(),
-            "by_depth": {str(d): share(depth == d).tolist() for d in np.unique(data.depth)}}
+            "by_depth": {str(d): share(depth == d).tolist() for d in np.unique(data.depth)},
+            "relational": share(depth >= 1).tolist()}
 
 
 def evaluate_predictions(pred: np.ndarray, data: CoSaL) -> dict:
