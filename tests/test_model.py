@@ -182,6 +182,15 @@ def test_uniform_steps_use_one_step_per_region_and_leave_the_gates_untrained(bat
     assert len(steps.unique()) == 4
 
 
+def test_gate_schedule_warms_up_then_prices_each_step():
+    model = _model(4, True, "gumbel", True)
+    # during the warm-up the gates are not used, and by default they are not priced either
+    assert model.gate_schedule(0.2, 0.5, 0.01) == 0.0 and model.uniform_steps
+    assert model.gate_schedule(0.2, 0.5, 0.01, price_in_warmup=True) == 0.01 and model.uniform_steps
+    assert model.gate_schedule(0.5, 0.5, 0.01) == 0.01 and not model.uniform_steps
+    assert model.gate_schedule(0.0, 0.0, 0.01) == 0.01 and not model.uniform_steps  # no warm-up
+
+
 @pytest.mark.parametrize("s", [2, 4, 8])
 def test_bilinear_kernel_is_bilinear_upsampling(s):
     up = torch.nn.ConvTranspose2d(3, 3, 2 * s, stride=s, padding=s // 2, bias=False)

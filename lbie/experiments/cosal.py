@@ -224,11 +224,9 @@ def train_cosal(*, preset: str | None = "auto", num_direct: int = 4, coverage: s
         x, t, y = batch
         progress = step / max(total_steps - 1, 1)
         model.tau = annealed(tau[0], tau[1], progress)
-        model.uniform_steps = progress < cfg["gate_warmup"]
+        price = model.gate_schedule(progress, cfg["gate_warmup"], cfg["step_cost"], cfg["price_in_warmup"])
         for group in optimizer.param_groups:  # cosine decay to 0 (a function of the step: resumable)
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
-        # the gates are not used during the warm-up; a price then would only teach them to stop at step 1
-        price = cfg["step_cost"] if cfg["price_in_warmup"] or not model.uniform_steps else 0.0
         return lbie_loss(model(x, t), y, fg_weight=fg_weight, step_cost=price)
 
     last = {}

@@ -232,10 +232,10 @@ def train_segmentation(*, preset: str | None = "auto", method: str = "lbie", see
         x, t, y = batch
         progress = step / max(total_steps - 1, 1)
         model.tau = annealed(cfg["tau"][0], cfg["tau"][1], progress)
-        model.uniform_steps = progress < cfg["gate_warmup"]
+        price = model.gate_schedule(progress, cfg["gate_warmup"], cfg["step_cost"])  # the price after the warm-up
         for group in optimizer.param_groups:
             group["lr"] = cfg["lr"] * 0.5 * (1 + math.cos(math.pi * progress))
-        return lbie_loss(model(x, t), y, fg_weight=cfg["fg_weight"], step_cost=cfg["step_cost"])
+        return lbie_loss(model(x, t), y, fg_weight=cfg["fg_weight"], step_cost=price)
 
     last = {}
 

@@ -255,6 +255,15 @@ class LBIE(nn.Module):
     def steps(self) -> int:
         return self.fusion.steps
 
+    def gate_schedule(self, progress: float, warmup: float, step_cost: float,
+                      price_in_warmup: bool = False) -> float:
+        """Set the gate warm-up for the training step at ``progress`` in [0, 1] (:attr:`uniform_steps` while
+        ``progress < warmup``) and return the price per step to pass to :func:`lbie_loss`: ``step_cost``,
+        except during the warm-up unless ``price_in_warmup`` (the gates are not used then, so a price would
+        be their only gradient and would teach every gate to stop at step 1)."""
+        self.uniform_steps = progress < warmup
+        return step_cost if price_in_warmup or not self.uniform_steps else 0.0
+
     def forward(self, images, tokens) -> LBIEOutput:
         V = self.encoder(images.contiguous(memory_format=torch.channels_last))  # (B, D, M, N)
         U = self.text(tokens)  # (B, S, K)
