@@ -27,7 +27,7 @@ from .models.timgan import (TIMGAN, VARIANTS, AutoEncoder, EditOutput, PatchDisc
 from .models.colorization import Colorizer, TextDiscriminator, WordEncoder
 
 # metrics
-from .metrics.cosal_iou import ColorIoU, CoSaLShapeIoU
+from .metrics.cosal_iou import ColorIoU, CoSaLShapeIoU, relational_iou
 from .metrics.summary import mean_std
 from .metrics.retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex, RetrievalResult, fid_score,
                                 rs_at_n, target_rank, to_float, to_uint8, top_k)

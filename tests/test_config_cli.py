@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import lbie
@@ -258,6 +259,8 @@ def test_reproduce_cosal_table2_smoke(tmp_path, monkeypatch):
         assert r["iou_determined"]["mean"] == pytest.approx(r["iou"]["mean"])  # full coverage: all determined
         assert 0.0 <= r["iou_code_metric"]["mean"] <= 1.0
         assert r["paper"] == PAPER_TABLE2[(r["T"], r["attention"])][r["num_direct"]]
+        by_depth = {int(d): v["mean"] for d, v in r["iou_by_depth"].items()}  # one seed: the mean is the run's
+        assert r["iou_relational"]["mean"] == pytest.approx(np.mean([v for d, v in by_depth.items() if d >= 1]))
     runs = sorted(p.name for p in (tmp_path / "runs" / "cosal").iterdir())
     assert len(runs) == 12 and all((tmp_path / "runs" / "cosal" / n / "metrics.json").exists() for n in runs)
     for n in runs:

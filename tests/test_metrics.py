@@ -121,3 +121,12 @@ def test_mean_std():
     assert r["mean"] == pytest.approx(3.0) and r["seeds"] == 4
     assert r["std"] == pytest.approx(np.sqrt((4 + 1 + 0 + 9) / 4))  # population std
     assert all(type(v) in (float, int) for v in r.values())
+
+
+def test_relational_iou_is_the_mean_over_depths_from_one():
+    from lbie.metrics.cosal_iou import relational_iou
+
+    assert relational_iou({"-1": 0.1, "0": 0.9, "1": 0.5, "2": 0.7}) == pytest.approx(0.6)
+    assert relational_iou({0: 1.0, 3: 0.4}) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="no relational depth"):
+        relational_iou({"-1": 0.2, "0": 0.9})

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..checkpoints import has_checkpoint
 from ..config import get_preset, resolve_preset
+from ..metrics.cosal_iou import relational_iou
 from ..metrics.retrieval import fid_available
 from ..metrics.summary import largest_step_share, mean_shares, mean_std
 from ..models.timgan import VARIANTS
@@ -140,6 +141,7 @@ def reproduce_cosal_table2(*, preset: str | None = "auto", seeds: int = 3, jobs:
             depths = sorted({k for r in runs for k in r["metrics"]["iou_by_depth"]}, key=int)
             row["iou_by_depth"] = {k: mean_std([r["metrics"]["iou_by_depth"][k] for r in runs
                                                 if k in r["metrics"]["iou_by_depth"]]) for k in depths}
+            row["iou_relational"] = mean_std([relational_iou(r["metrics"]["iou_by_depth"]) for r in runs])
             row["stop_step_share"] = mean_shares([r["metrics"]["stop_step_share"] for r in runs])
             row["largest_step_share"] = largest_step_share([r["metrics"]["stop_step_share"] for r in runs])
             row["train_seconds"] = mean_std([r["train_seconds"] for r in runs])

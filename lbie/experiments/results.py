@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metrics.cosal_iou import relational_iou
 from ..metrics.summary import fmt_mean_std
 from ..utils import atomic_write_text, load_json, results_dir
 
@@ -28,7 +29,7 @@ def gate_study_frame(result: dict):
         rec = {"setting": row["name"], "coverage": row.get("config", {}).get("coverage", "full"),
                "epochs": row.get("epochs", result["provenance"].get("epochs")),
                "iou": row["iou"]["mean"], "iou direct": depth.get(0, np.nan),
-               "iou relational": np.mean([v for d, v in depth.items() if d >= 1])}
+               "iou relational": relational_iou(depth)}
         for t, p in enumerate(share["all"]):
             rec[f"stop {t + 1}"] = p
         # recorded since the study ran several seeds; with one seed it is the largest mean share

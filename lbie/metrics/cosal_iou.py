@@ -77,3 +77,12 @@ class ColorIoU:
 
     def compute(self) -> float:
         return float(np.nanmean(self.per_class()))
+
+
+def relational_iou(iou_by_depth: dict) -> float:
+    """The IoU on relational cells: the mean of an ``iou_by_depth`` mapping (depth, as an int or its string, to
+    IoU; :func:`lbie.experiments.cosal.evaluate_predictions`) over the depths >= 1, each depth weighted alike."""
+    values = [v for d, v in iou_by_depth.items() if int(d) >= 1]
+    if not values:
+        raise ValueError(f"no relational depth (>= 1) in iou_by_depth: {sorted(iou_by_depth)}")
+    return float(np.mean(values))
