@@ -90,13 +90,13 @@ def plot_iou_by_depth(rows, *, label=None, title: str = "IoU by reasoning depth"
 
 def table2_frame(result: dict, *, metrics: Sequence[str] | None = None):
     """The paper's Table 2 next to ours, as a pandas DataFrame: one row per configuration
-    (coverage, T, attention, num_direct) with ``paper`` and, for each metric, ``<metric>`` (mean
+    (coverage, T, attention, num_direct, input_skip) with ``paper`` and, for each metric, ``<metric>`` (mean
     over seeds) and ``<metric>_std``; ``seeds`` counts the runs.  ``result`` is the dict written by
     :func:`lbie.experiments.reproduce.reproduce_cosal_table2` (its ``rows``)."""
     import pandas as pd
 
     rows = result["rows"] if isinstance(result, dict) else result
-    keys = ("coverage", "T", "attention", "num_direct")
+    keys = ("coverage", "T", "attention", "num_direct", "input_skip")  # input_skip=False: the paper's decoder
     if metrics is None:
         metrics = [k for k in rows[0] if isinstance(rows[0][k], dict) and "mean" in rows[0][k]
                    and k != "train_seconds"] if rows else []
@@ -142,7 +142,7 @@ def plot_table2(result: dict, *, metric: str = "iou"):
                     continue
                 cov = name.split(", ")[1]
                 row = next((r for r in rows if (r["coverage"], r["T"], r["attention"], r["num_direct"])
-                            == (cov, T, att, d)), None)
+                            == (cov, T, att, d) and r.get("input_skip", True)), None)
                 m, e = mean_std_pair(row[metric]) if row is not None and metric in row else (np.nan, 0.0)
                 vals.append(m)
                 errs.append(e)
