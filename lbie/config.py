@@ -199,7 +199,7 @@ def run_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
 # gate_warmup, price_in_warmup, skip_undetermined).
 SETTINGS_BEFORE = {"identity_w7": False, "gate_on": "state", "gate_norm": False, "step_cost": 0.0,
                    "output": "tanh", "gan_ramp": 0.0, "lr_decay_from": 1.0, "gate_warmup": 0.0,
-                   "price_in_warmup": True, "skip_undetermined": False}
+                   "price_in_warmup": True, "skip_undetermined": False, "w_edit": 0.0}
 
 
 def same_config(stored: dict[str, Any] | None, current: dict[str, Any]) -> bool:

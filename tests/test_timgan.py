@@ -92,6 +92,27 @@ def test_shapes_and_gradient_flow(text, variant):
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
+def test_edit_loss_is_the_pixel_l1_inside_the_edit_region(text, monkeypatch):
+    from lbie.experiments.timgan import edit_region
+
+    model, disc = _tiny("timgan"), lbie.PatchDiscriminator(ndf=8)
+    x = torch.ones(3, 3, 64, 64)  # white canvases; the target of image i differs from its source in a square
+    y = x.clone()
+    for i, side in enumerate((2, 4, 8)):
+        y[i, 1:, :side, :side] = -1.0  # red: summed |RGB| difference 510 of 765
+    y[2, :, 60, 60] = 1 - 20 / 127.5  # a faint change, 20 levels per channel (60 of 765): also in the region
+    region = edit_region(x, y)
+    assert region.shape == (3, 1, 64, 64) and region.sum((1, 2, 3)).tolist() == [4, 16, 65]
+    assert not edit_region(x, x + 10 / 127.5).any()  # 30 of 765 summed is not above the threshold
+    # the decoder draws the source: the edit term is the mean L1 over each region, whatever its size
+    monkeypatch.setattr(model.autoencoder.decoder, "forward", lambda feature: x.clone())
+    cfg = lbie.timgan_config("smoke", w_edit=1.0)
+    _, parts = timgan_losses(model, disc, x, y, text(TEXTS), cfg)
+    per_image = [4 / 3, 4 / 3, (64 * 4 / 3 + 20 / 127.5) / 65]  # 2 of 3 channels off by 2 in the squares
+    assert parts["edit"] == pytest.approx(np.mean(per_image), rel=1e-5)
+    assert "edit" not in timgan_losses(model, disc, x, y, text(TEXTS), lbie.timgan_config("smoke"))[1]
+
+
 def test_composition_eq1(text, monkeypatch):
     """phi_hat = (1 - M) phi_x + M f_how(phi_x): M = 0 keeps the source feature, M = 1 is f_how."""
     model = _tiny("timgan").eval()
