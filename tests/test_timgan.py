@@ -418,3 +418,20 @@ def test_bf16_only_where_the_cpu_has_fast_bf16(monkeypatch):
     for fast in (True, False):
         monkeypatch.setattr(timgan, "cpu_has_fast_bf16", lambda fast=fast: fast)
         assert timgan.bf16_autocast_ok(torch.device("cpu")) is fast
+
+
+def test_rs1_by_edit_groups_what_each_edit_draws():
+    from lbie.data.css import SHAPES, generate_css
+    from lbie.experiments.timgan import rs1_by_edit
+
+    data = generate_css(300, seed=1, size=64)
+    hits = np.arange(len(data)) % 3 != 0  # every third edit missed
+    table = rs1_by_edit(data, hits)
+    assert table["edits"].sum() == len(data) and table["missed"].sum() == (~hits).sum()
+    assert list(table["rs1"]) == sorted(table["rs1"])  # worst first
+    assert set(table.index.get_level_values("attribute")) <= {"-", "color", "size", "shape"}
+    i = int(np.flatnonzero(data.kind == "add")[0])  # an add draws the object of its target cell
+    shape = SHAPES[data.target_cells[i, data.edited[i]] // 16]
+    assert shape in data.instruction[i] or (shape == "rectangle" and "square" in data.instruction[i])
+    with pytest.raises(ValueError, match="hits has 2 entries"):
+        rs1_by_edit(data, hits[:2])

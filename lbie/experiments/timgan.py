@@ -20,7 +20,7 @@ from torch import nn
 
 from ..checkpoints import CHECKPOINTS, find_checkpoint, has_checkpoint, register_checkpoint
 from ..config import config_hash, experiment_config, hashed_run_name, run_settings, same_config
-from ..data.css import DATA_VERSION, CSSData, load_css
+from ..data.css import DATA_VERSION, SHAPES, SIZES, CSSData, load_css
 from ..data.edit_inputs import check_edit_inputs
 from ..metrics.retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
 from ..models.text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
@@ -367,6 +367,25 @@ def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> d
                | {"change_ratio": fidelity[str(k)]["change_ratio"]} for k in np.unique(test.kind)}
     l1 = float(np.abs(edits.astype(np.float32) - test.target).mean() / 255)
     return scores | {f"{k}_keep_source": v for k, v in strict.items()} | {"by_kind": by_kind, "l1": l1}
+
+
+def rs1_by_edit(data: CSSData, hits) -> "pandas.DataFrame":
+    """RS@1 by what an edit asks for: its kind, the attribute a *change* changes ("-" otherwise) and the shape and
+    size of the object it draws (add, change) or erases (remove); ``hits`` (N,) says which edits of ``data``
+    retrieved their target (``RetrievalIndex.score(...)["hits"][1]``).  Rows sorted from the worst RS@1."""
+    import pandas as pd
+
+    hits = np.asarray(hits, bool)
+    if len(hits) != len(data):
+        raise ValueError(f"hits has {len(hits)} entries for {len(data)} edits")
+    rows = np.arange(len(data))
+    code = np.where(data.kind == "remove", data.source_cells[rows, data.edited], data.target_cells[rows, data.edited])
+    frame = pd.DataFrame({"kind": data.kind, "attribute": np.where(data.kind == "change", data.attribute, "-"),
+                          "shape": np.asarray(SHAPES)[code // 16], "size": np.asarray(SIZES)[code % 2],
+                          "hit": hits})
+    table = frame.groupby(["kind", "attribute", "shape", "size"])["hit"].agg(edits="size", rs1="mean")
+    return table.assign(rs1=100 * table["rs1"], missed=((1 - table["rs1"]) * table["edits"]).round().astype(int)
+                        ).sort_values("rs1")
 
 
 def lr_factor(progress: float, decay_from: float) -> float:
