@@ -50,7 +50,7 @@ MODEL_KEYS = ("dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_r
 # where two more at the constant rate gave 93.2 (chapter 9 compares the full runs).
 # w_edit: the weight of a second pixel L1, averaged over the edit's region only (edit_region: where source and
 # target differ), so that an edit weighs the same whatever its size.  The image L1 averages over all pixels, where
-# a small triangle is 0.6% of them (0: the released loss).
+# a small triangle is 0.6% of them (0, the default: the released loss; chapter 9's Table 1 compares full runs).
 DEFAULTS = dict(variant="timgan", seed=0, text_encoder=DEFAULT_TEXT_ENCODER, max_objects=5, tau=[1.0, 1.0],
                 w_gan=0.1, w_img=10.0, w_feat=10.0, mask_loss="bce", w_mask=10.0, w_gate=5.0, output="tanh",
                 gan_ramp=0.0, lr_decay_from=0.5, w_edit=0.0)
