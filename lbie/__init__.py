@@ -36,9 +36,10 @@ from .metrics.retrieval import (FIDScorer, RetrievalAutoEncoder, RetrievalIndex,
 from .experiments.cosal import (CoSaLRun, caption_oracle, evaluate_predictions, images_from_labels, iterate,
                                 forced_step_metrics, load_or_train_cosal, predict_cosal, publish_checkpoint,
                                 stop_step_share, train_cosal)
-from .experiments.timgan import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_images, evaluate_edits,
-                                 explain_edits, load_or_train_timgan, publish_timgan, retrieval_encoder_name,
-                                 retrieval_index, rs1_by_edit, timgan_config, timgan_model_source, train_timgan)
+from .experiments.timgan import (EditExplanation, TIMGANRun, css_splits, edit_fidelity, edit_groups, edit_images,
+                                 evaluate_edits, explain_edits, load_or_train_timgan, publish_timgan,
+                                 retrieval_encoder_name, retrieval_index, rs1_by_edit, timgan_config,
+                                 timgan_model_source, train_timgan)
 from .experiments.segmentation import (PAPER_TABLE3, SegmentationRun, evaluate_segmentation, language_tokens,
                                        load_or_train_segmentation, predict_segmentation, publish_segmentation,
                                        region_attention, render_segmentation, reproduce_referit_synth,

@@ -110,7 +110,7 @@ def test_edit_loss_is_the_pixel_l1_inside_the_edit_region(text, monkeypatch):
     _, parts = timgan_losses(model, disc, x, y, text(TEXTS), cfg)
     per_image = [4 / 3, 4 / 3, (64 * 4 / 3 + 20 / 127.5) / 65]  # 2 of 3 channels off by 2 in the squares
     assert parts["edit"] == pytest.approx(np.mean(per_image), rel=1e-5)
-    assert "edit" not in timgan_losses(model, disc, x, y, text(TEXTS), lbie.timgan_config("smoke"))[1]
+    assert "edit" not in timgan_losses(model, disc, x, y, text(TEXTS), lbie.timgan_config("smoke", w_edit=0.0))[1]
 
 
 def test_composition_eq1(text, monkeypatch):
@@ -422,9 +422,12 @@ def test_bf16_only_where_the_cpu_has_fast_bf16(monkeypatch):
 
 def test_rs1_by_edit_groups_what_each_edit_draws():
     from lbie.data.css import SHAPES, generate_css
-    from lbie.experiments.timgan import rs1_by_edit
+    from lbie.experiments.timgan import edit_groups, rs1_by_edit
 
     data = generate_css(300, seed=1, size=64)
+    groups = edit_groups(data)
+    assert len(groups) == len(data) and set(groups["kind"]) == {"add", "change", "remove"}
+    assert (groups["attribute"] == "-").tolist() == (data.kind != "change").tolist()
     hits = np.arange(len(data)) % 3 != 0  # every third edit missed
     table = rs1_by_edit(data, hits)
     assert table["edits"].sum() == len(data) and table["missed"].sum() == (~hits).sum()

@@ -177,6 +177,11 @@ DEVIATIONS = [
        "constant for the first half of training, then linearly to 0 (lr_decay_from=0.5; 1.0 is the released one)",
        "at a constant rate the edits stayed approximately right; the falling rate settles colours and sizes",
        {"chapter": "training_timgan"}, "lbie/experiments/timgan.py (DEFAULTS)", "training_timgan"),
+    _d("TIM-GAN", "pixel loss inside the edit", "–", "–",
+       "a second L1 x 1, averaged over the pixels the edit changes (w_edit=1; 0 is the released loss)",
+       "the image L1 averages over all pixels, so the smallest edits (a small triangle, a shape made a circle) "
+       "were the ones missed", {"chapter": "training_timgan"}, "lbie/experiments/timgan.py (DEFAULTS)",
+       "training_timgan"),
     _d("TIM-GAN", "adversarial loss", "log loss", "least squares (LSGAN)", "least squares", "the released code",
        None, "lbie/models/timgan.py", "training_timgan"),
     _d("TIM-GAN", "generator and discriminator updates", "not stated", "–",
