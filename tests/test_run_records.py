@@ -84,3 +84,17 @@ def test_a_setting_added_at_its_earlier_value_keeps_records(tmp_path, monkeypatc
     again = dict(recorded_runs(_square, [{"x": 7}, {"x": 7, "gate_warmup": 0.5}], 1, tmp_path,
                                config_of=newer, name_of=_name))
     assert CALLS == [7, 7] and again[0]["metrics"] == {"y": 49}  # only the run at another value trains
+
+
+def test_records_varying_keeps_runs_that_differ_only_in_the_named_settings(tmp_path, monkeypatch):
+    from lbie import config
+    from lbie.experiments import results_files
+
+    monkeypatch.setitem(config.SETTINGS_BEFORE, "w", 0.0)
+    jobs = [{"x": 1, "threads": 1}, {"x": 2, "threads": 1}, {"x": 3, "threads": 1, "epochs": 5}]
+    _run(jobs, tmp_path)  # records without "w": they ran at its earlier value, 0
+    today = lambda cfg: {"x": cfg["x"], "epochs": 2, "w": 1.0}  # noqa: E731 -- today's default w is 1
+    assert results_files.records_varying(tmp_path, "x*", today, ["x"]) == []  # w differs too
+    found = results_files.records_varying(tmp_path, "x*", today, ["x", "w"])
+    assert [r["config"] for r in found] == [{"x": 1, "epochs": 2, "w": 0.0}, {"x": 2, "epochs": 2, "w": 0.0}]
+    assert len(results_files.records_varying(tmp_path, "x*", today, ["x", "w", "epochs"])) == 3

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -150,6 +151,24 @@ def compare_config(recorded: dict, current: dict, prefix: str = "") -> tuple[dic
         else:
             unrecorded.append(prefix + key)
     return differs, unrecorded
+
+
+def records_varying(folder: str | Path, pattern: str, today: Callable[[dict], dict], settings) -> list[dict]:
+    """The run records in ``folder`` (file names matching ``pattern``) of runs with today's configuration
+    except for ``settings``: ``today(config)`` is the configuration the current code gives the recorded run
+    (its preset, its seed).  Each record is returned with a complete ``config``: a setting it lacks takes
+    its :data:`SETTINGS_BEFORE` value, the value it ran with.  Lets a chapter compare finished runs
+    that differ in a few settings without training any."""
+    from .run_records import load_records
+
+    found = []
+    for rec in load_records(folder, pattern):
+        current = today(rec["config"])
+        differs, _ = compare_config(rec["config"], current)
+        if set(differs) <= set(settings):
+            before = {k: SETTINGS_BEFORE[k] for k in current if k in SETTINGS_BEFORE and k not in rec["config"]}
+            found.append({**rec, "config": {**before, **rec["config"]}})
+    return found
 
 
 def _drop(cfg: dict, *keys: str) -> dict:
