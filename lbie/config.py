@@ -195,11 +195,12 @@ def run_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
 # Settings added to the code after some runs, checkpoints and results files were written, each with the value
 # that reproduces the code's behaviour before it existed: a stored configuration without the key ran with that
 # value (lbie.models.lbie: identity_w7, gate_on, gate_norm; lbie.models.lbie.lbie_loss: step_cost;
-# lbie.models.timgan: output; lbie.experiments.timgan: gan_ramp, lr_decay_from; lbie.experiments.cosal:
-# gate_warmup, price_in_warmup, skip_undetermined).
+# lbie.models.timgan: output; lbie.experiments.timgan: gan_ramp, lr_decay_from, w_edit, how_coords;
+# lbie.experiments.cosal: gate_warmup, price_in_warmup, skip_undetermined).
 SETTINGS_BEFORE = {"identity_w7": False, "gate_on": "state", "gate_norm": False, "step_cost": 0.0,
                    "output": "tanh", "gan_ramp": 0.0, "lr_decay_from": 1.0, "gate_warmup": 0.0,
-                   "price_in_warmup": True, "skip_undetermined": False, "w_edit": 0.0}
+                   "price_in_warmup": True, "skip_undetermined": False, "w_edit": 0.0,
+                   "how_coords": False}
 
 
 def same_config(stored: dict[str, Any] | None, current: dict[str, Any]) -> bool:

@@ -98,3 +98,14 @@ def test_records_varying_keeps_runs_that_differ_only_in_the_named_settings(tmp_p
     found = results_files.records_varying(tmp_path, "x*", today, ["x", "w"])
     assert [r["config"] for r in found] == [{"x": 1, "epochs": 2, "w": 0.0}, {"x": 2, "epochs": 2, "w": 0.0}]
     assert len(results_files.records_varying(tmp_path, "x*", today, ["x", "w", "epochs"])) == 3
+
+
+def test_a_record_that_is_not_current_is_run_again_and_replaced(tmp_path):
+    CALLS.clear()
+    jobs = [{"x": 1, "threads": 1}, {"x": 2, "threads": 1}]
+    _run(jobs, tmp_path)
+    CALLS.clear()
+    # e.g. metrics from an earlier version of the evaluation: the record of x = 2 is stale
+    again = _run(jobs, tmp_path, current=lambda record: record["metrics"]["y"] != 4)
+    assert CALLS == [2] and again[1]["metrics"] == {"y": 4}
+    assert len(load_records(tmp_path)) == 2  # replaced, not added

@@ -7,9 +7,10 @@ import torch
 
 import lbie
 from lbie.experiments.timgan import build_model, lr_factor, timgan_losses
+import torch.nn.functional as F
 from lbie.metrics.retrieval import InceptionFeatures
 from lbie.models.text_encoder import TextEncoder, cached_text_encoder
-from lbie.models.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, gate_diversity_loss, gt_mask
+from lbie.models.timgan import TIMGAN, VARIANTS, TextAdaptiveRouting, coordinates, gate_diversity_loss, gt_mask
 
 TEXTS = ["make the small red square in the top left blue", "add a large cyan circle to the center", "erase the triangle"]
 
@@ -113,6 +114,26 @@ def test_edit_loss_is_the_pixel_l1_inside_the_edit_region(text, monkeypatch):
     assert "edit" not in timgan_losses(model, disc, x, y, text(TEXTS), lbie.timgan_config("smoke", w_edit=0.0))[1]
 
 
+def test_how_coordinates_start_as_the_paper_and_let_f_how_vary_over_a_blank_canvas(text):
+    plain = _tiny("timgan")
+    torch.manual_seed(0)
+    coords = TIMGAN(384, dim=4, n_res=1, head_dim=16, where_res=1, variant="timgan", how_coords=True)
+    coords.load_state_dict(plain.state_dict(), strict=False)  # the same weights, how_pos at zero
+    blank = plain.encoder(torch.ones(2, 3, 64, 64))  # a white canvas: the same feature at every position
+    tf = text(TEXTS[:2])
+    t_how = plain.how_head(tf, blank.mean((2, 3)))[0]
+    f_plain = plain.how(blank, t_how, sample=False)[0]
+    shifted = lambda: blank + coords.how_pos(coordinates(blank))  # noqa: E731 -- what edit_features feeds f_how
+    f_coords = coords.how(shifted(), t_how, sample=False)[0]
+    torch.testing.assert_close(f_coords, f_plain)  # zero at the start: the paper's f_how(phi_x)
+    inner = f_plain[..., 4:-4, 4:-4]  # away from the padded border, f_how cannot tell positions apart
+    assert (inner - inner[..., :1, :1]).abs().max() < 1e-5
+    torch.nn.init.normal_(coords.how_pos.weight)
+    moved = coords.how(shifted(), t_how, sample=False)[0]
+    assert (moved[..., 4:-4, 4:-4] - moved[..., 4:5, 4:5]).abs().max() > 1e-2
+    assert coords.edit_features(blank, tf, sample=False).feature.shape == blank.shape
+
+
 def test_composition_eq1(text, monkeypatch):
     """phi_hat = (1 - M) phi_x + M f_how(phi_x): M = 0 keeps the source feature, M = 1 is f_how."""
     model = _tiny("timgan").eval()
@@ -198,6 +219,19 @@ def test_rs_at_n_hand_built_gallery():
     assert hits[3].tolist() == [True, True, True]
 
 
+def test_rs_at_n_tells_apart_scenes_that_differ_in_a_small_part_of_the_embedding():
+    """A white canvas dominates the embedding: two scenes differing in one small object have a cosine within
+    float32's rounding of 1 (RS_VERSION 1 then retrieved the wrong one); float64 tells them apart."""
+    background = torch.ones(1, 2048)
+    near = background.clone()
+    near[0, 0] += 1e-3  # the other scene: one small object in another colour
+    gallery = torch.cat([near, background])  # the wrong scene first: a tie would retrieve it
+    in_float32 = (F.normalize(background, dim=1) @ F.normalize(gallery, dim=1).T)[0]
+    assert in_float32[0] >= in_float32[1]  # float32 rounding: the wrong scene as near as the right one, or nearer
+    hits = lbie.rs_at_n(background, gallery, np.array([1, 2]), target_ids=[2], exclude_ids=[-1], ns=(1,))
+    assert hits[1].tolist() == [True]
+
+
 def test_retrieval_index_bounds():
     data = lbie.generate_css(40, seed=3)
 
@@ -210,6 +244,7 @@ def test_retrieval_index_bounds():
     assert len(index) == len(np.unique(np.concatenate([data.source_id, data.target_id])))
     perfect = lbie.evaluate_edits(data.target, data, index)
     assert perfect["rs1"] == perfect["rs5"] == 100.0 and perfect["l1"] == 0.0
+    assert perfect["rs_version"] == lbie.metrics.retrieval.RS_VERSION
     assert set(perfect["by_kind"]) == set(np.unique(data.kind))
     copy = index.score(data.source)
     assert copy["rs1"] < 100.0  # the source itself is excluded, so copying it cannot always hit
@@ -318,7 +353,7 @@ def test_train_resume_publish_and_load(tmp_path, monkeypatch):
     assert 0 <= run.metrics["rs1"] <= run.metrics["rs5"] <= 100
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["provenance"]["variant"] == "timgan" and saved["metrics"]["rs1"] == run.metrics["rs1"]
-    assert set(run.history[0]["parts_curve"][0][1]) == {"gan", "img", "feat", "mask", "gate", "disc"}
+    assert set(run.history[0]["parts_curve"][0][1]) == {"gan", "img", "edit", "feat", "mask", "gate", "disc"}
     # a finished run is loaded, not retrained
     monkeypatch.setattr(lbie.experiments.timgan, "timgan_losses", lambda *a, **k: pytest.fail("retrained"))
     again = lbie.train_timgan(preset="smoke", run_dir=tmp_path / "run")

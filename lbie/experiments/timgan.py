@@ -22,7 +22,7 @@ from ..checkpoints import CHECKPOINTS, find_checkpoint, has_checkpoint, register
 from ..config import config_hash, experiment_config, hashed_run_name, run_settings, same_config
 from ..data.css import DATA_VERSION, SHAPES, SIZES, CSSData, load_css
 from ..data.edit_inputs import check_edit_inputs
-from ..metrics.retrieval import RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
+from ..metrics.retrieval import RS_VERSION, RetrievalIndex, load_or_train_retrieval_encoder, to_float, to_uint8
 from ..models.text_encoder import DEFAULT_TEXT_ENCODER, TextEncoder, cached_text_encoder
 from ..models.timgan import (TIMGAN, VARIANTS, AutoEncoder, PatchDiscriminator, adversarial_loss,
                              discriminator_loss, gate_diversity_loss, gt_mask)
@@ -55,7 +55,7 @@ MODEL_KEYS = ("dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_r
 # 94.0 to 94.8 over three seeds and *change* from 91 to 94 (chapter 9's Table 1 compares the full runs).
 DEFAULTS = dict(variant="timgan", seed=0, text_encoder=DEFAULT_TEXT_ENCODER, max_objects=5, tau=[1.0, 1.0],
                 w_gan=0.1, w_img=10.0, w_feat=10.0, mask_loss="bce", w_mask=10.0, w_gate=5.0, output="tanh",
-                gan_ramp=0.0, lr_decay_from=0.5, w_edit=1.0)
+                gan_ramp=0.0, lr_decay_from=0.5, w_edit=1.0, how_coords=False)
 AE_KEYS = ("n_train", "size", "ae_epochs", "batch_size", "lr", "dim", "n_down", "n_res", "ndf", "max_objects",
            "w_gan", "w_img", "output", "data_version")
 METHODS = VARIANTS + BASELINES  # TIM-GAN, its ablations (paper Table 2) and the Table 1 baselines
@@ -159,7 +159,8 @@ def build_model(cfg: dict, text_dim: int) -> TIMGAN:
     ``channels_last`` (a bf16 training step of the cpu preset takes 256 ms of CPU on one thread against
     368 ms in the contiguous format; the same format for training and loading keeps edits bit-identical)."""
     kw = dict(variant=cfg["variant"], output=cfg["output"], **{k: cfg[k] for k in MODEL_KEYS})
-    model = build_baseline(cfg["variant"], text_dim, **kw) if cfg["variant"] in BASELINES else TIMGAN(text_dim, **kw)
+    model = build_baseline(cfg["variant"], text_dim, **kw) if cfg["variant"] in BASELINES else \
+        TIMGAN(text_dim, how_coords=cfg["how_coords"], **kw)
     return model.to(memory_format=torch.channels_last)
 
 
@@ -359,7 +360,7 @@ def edit_fidelity(edits: np.ndarray, source: np.ndarray, target: np.ndarray, kin
 def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> dict:
     """RS@1/RS@5 overall and by instruction kind (with the kind's :func:`edit_fidelity` change
     ratio), the stricter RS with the source kept in the gallery (``rs1_keep_source``,
-    ``rs5_keep_source``), and the pixel L1 to the targets (in [0, 1])."""
+    ``rs5_keep_source``), the pixel L1 to the targets (in [0, 1]) and ``rs_version`` (:data:`RS_VERSION`)."""
     scores = index.score(edits)
     hits = scores.pop("hits")
     strict = index.score(edits, keep_source=True)
@@ -368,7 +369,13 @@ def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> d
     by_kind = {str(k): {f"rs{n}": 100.0 * float(h[test.kind == k].mean()) for n, h in hits.items()}
                | {"change_ratio": fidelity[str(k)]["change_ratio"]} for k in np.unique(test.kind)}
     l1 = float(np.abs(edits.astype(np.float32) - test.target).mean() / 255)
-    return scores | {f"{k}_keep_source": v for k, v in strict.items()} | {"by_kind": by_kind, "l1": l1}
+    return scores | {f"{k}_keep_source": v for k, v in strict.items()} | {"by_kind": by_kind, "l1": l1,
+                                                                         "rs_version": RS_VERSION}
+
+
+def current_metrics(metrics: dict | None) -> bool:
+    """Were stored ``metrics`` computed by today's :func:`evaluate_edits` (its retrieval score's version)?"""
+    return bool(metrics) and metrics.get("rs_version") == RS_VERSION
 
 
 EDIT_GROUP = ("kind", "attribute", "shape", "size")
@@ -469,20 +476,21 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
     metrics: dict = {}
     done = bool(history) and history[-1]["epoch"] == cfg["epochs"]
     if evaluate and done:
-        if run_dir is not None and (run_dir / "metrics.json").exists():
-            metrics = load_json(run_dir / "metrics.json")["metrics"]
-        else:
+        stored = load_json(run_dir / "metrics.json") if run_dir is not None and (run_dir / "metrics.json").exists() \
+            else None
+        if stored is not None and current_metrics(stored["metrics"]):
+            metrics = stored["metrics"]
+        else:  # not evaluated yet, or by an earlier version of the retrieval score
             metrics = evaluate_edits(edit_images(model, text, test.source, test.instruction), test,
                                      retrieval_index(cfg, train, test, device))
-            if run_dir is not None:
+            if run_dir is not None:  # a re-evaluation keeps the training's provenance and adds its own
+                prov = stored["provenance"] | {"evaluated": provenance()} if stored is not None else \
+                    provenance(device=str(device), preset=cfg["preset"], seed=seed, variant=variant,
+                               wall_seconds=time.perf_counter() - t_start,
+                               train_seconds=sum(h["epoch_seconds"] for h in history),
+                               ae_train_seconds=sum(h["epoch_seconds"] for h in ae_history))
                 atomic_save_json({"experiment": "timgan-css", "config": cfg, "metrics": metrics, "history": history,
-                                  "autoencoder_history": ae_history,
-                                  "provenance": provenance(device=str(device), preset=cfg["preset"], seed=seed,
-                                                           variant=variant, wall_seconds=time.perf_counter() - t_start,
-                                                           train_seconds=sum(h["epoch_seconds"] for h in history),
-                                                           ae_train_seconds=sum(h["epoch_seconds"]
-                                                                                for h in ae_history))},
-                                 run_dir / "metrics.json")
+                                  "autoencoder_history": ae_history, "provenance": prov}, run_dir / "metrics.json")
     return TIMGANRun(model, text, history, metrics, cfg, run_dir, ae_history)
 
 
@@ -506,8 +514,12 @@ def load_or_train_timgan(*, directory: str | Path = CHECKPOINTS, device="auto", 
     text = _text_encoder(cfg, device)
     model = build_model(cfg, text.dim)
     model.load_state_dict(state)
-    return TIMGANRun(model.to(device).eval(), text, entry["history"], entry["metrics"], cfg, None,
-                     entry.get("autoencoder_history"))
+    model, metrics = model.to(device).eval(), entry["metrics"]
+    if not current_metrics(metrics):  # published before the retrieval score's current version
+        train, test = css_splits(cfg)
+        metrics = evaluate_edits(edit_images(model, text, test.source, test.instruction), test,
+                                 retrieval_index(cfg, train, test, device))
+    return TIMGANRun(model, text, entry["history"], metrics, cfg, None, entry.get("autoencoder_history"))
 
 
 def timgan_model_source(*, preset: str | None = "auto", variant: str = "timgan", seed: int = 0,

@@ -334,7 +334,7 @@ class TIMGAN(FeatureEditor):
 
     def __init__(self, text_dim: int = 384, *, dim: int = 64, n_down: int = 2, n_res: int = 2, head_dim: int = 512,
                  layers: int = 2, blocks: int = 3, where_res: int = 2, variant: str = "timgan",
-                 output: str = "tanh"):
+                 output: str = "tanh", how_coords: bool = False):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown TIM-GAN variant {variant!r}; valid: {', '.join(VARIANTS)}")
@@ -347,6 +347,13 @@ class TIMGAN(FeatureEditor):
         self.where = WhereModule(c, head_dim, where_res) if has_where else None
         self.how = (FixedHow(c, head_dim, layers, blocks) if variant == "no_how" else
                     TextAdaptiveRouting(c, head_dim, layers, blocks, text_adaptive=variant != "no_text_adaptive"))
+        # how_coords: the how module reads phi_x plus a learned map of the two coordinate channels (a 1x1 conv,
+        # zero at the start: the paper's f_how(phi_x)).  On a blank canvas phi_x is the same at every position,
+        # so without it f_how draws the same feature over the whole mask and an added object takes the mask's
+        # shape; at the cpu preset a small object covers 2 x 2 feature cells.
+        self.how_pos = nn.Conv2d(2, c, 1) if how_coords else None
+        if self.how_pos is not None:
+            nn.init.zeros_(self.how_pos.weight), nn.init.zeros_(self.how_pos.bias)
 
     def edit_features(self, feat: torch.Tensor, text: TokenFeatures, *, gt_mask: torch.Tensor | None = None,
                       use_gt: torch.Tensor | None = None, tau: float = 1.0, sample: bool = True) -> EditOutput:
@@ -361,7 +368,8 @@ class TIMGAN(FeatureEditor):
         mask = pred if pred is not None else torch.ones_like(feat[:, :1])
         if pred is not None and use_gt is not None and gt_mask is not None:
             mask = torch.where(use_gt[:, None, None, None], gt_mask, pred)
-        edited, alpha = self.how(feat, t_how, tau=tau, sample=sample)
+        how_in = feat if self.how_pos is None else feat + self.how_pos(coordinates(feat))
+        edited, alpha = self.how(how_in, t_how, tau=tau, sample=sample)
         return EditOutput((1 - mask) * feat + mask * edited, mask, pred, alpha, t_how, w_where, w_how)
 
     def forward(self, image: torch.Tensor, text: TokenFeatures, **kw) -> EditOutput:
