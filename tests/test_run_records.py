@@ -109,3 +109,8 @@ def test_a_record_that_is_not_current_is_run_again_and_replaced(tmp_path):
     again = _run(jobs, tmp_path, current=lambda record: record["metrics"]["y"] != 4)
     assert CALLS == [2] and again[1]["metrics"] == {"y": 4}
     assert len(load_records(tmp_path)) == 2  # replaced, not added
+    old = record_path(tmp_path, "x2", {"x": 2, "epochs": 2})
+    old.rename(old.with_name("x2-0ld0hash.json"))  # written under an earlier name
+    _run(jobs, tmp_path, current=lambda record: record["metrics"]["y"] != 4)
+    names = {r["name"] for r in load_records(tmp_path)}
+    assert names == {record_path(tmp_path, "x1", {"x": 1, "epochs": 2}).stem, "x2-0ld0hash"}  # rewritten in place

@@ -44,12 +44,15 @@ def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, fol
     stored = load_records(folder) if folder is not None and Path(folder).is_dir() else []
     for i, job in enumerate(jobs):
         cfg = config_of({k: v for k, v in job.items() if k not in EXECUTION_KEYS})
-        record = next((r for r in stored if same_config(r.get("config"), cfg) and (current is None or current(r))),
-                      None)
+        same = [r for r in stored if same_config(r.get("config"), cfg)]
+        record = next((r for r in same if current is None or current(r)), None)
         if record is not None:
             yield i, {k: v for k, v in record.items() if k != "name"}
             continue
-        pending.append((i, dict(job), cfg, record_path(folder, name_of(cfg), cfg) if folder is not None else None))
+        # a record that is not current is replaced in its file (its name may carry an older hash)
+        path = None if folder is None else Path(folder) / f"{same[0]['name']}.json" if same else \
+            record_path(folder, name_of(cfg), cfg)
+        pending.append((i, dict(job), cfg, path))
 
     def done(i, res, cfg, path):
         res = finish(res) if finish is not None else res
