@@ -123,13 +123,14 @@ def test_how_coordinates_start_as_the_paper_and_let_f_how_vary_over_a_blank_canv
     tf = text(TEXTS[:2])
     t_how = plain.how_head(tf, blank.mean((2, 3)))[0]
     f_plain = plain.how(blank, t_how, sample=False)[0]
-    shifted = lambda: blank + coords.how_pos(coordinates(blank))  # noqa: E731 -- what edit_features feeds f_how
-    f_coords = coords.how(shifted(), t_how, sample=False)[0]
+    torch.testing.assert_close(coords.how_input(blank), blank + coords.how_pos(coordinates(blank)))
+    assert plain.how_input(blank) is blank
+    f_coords = coords.how(coords.how_input(blank), t_how, sample=False)[0]
     torch.testing.assert_close(f_coords, f_plain)  # zero at the start: the paper's f_how(phi_x)
     inner = f_plain[..., 4:-4, 4:-4]  # away from the padded border, f_how cannot tell positions apart
     assert (inner - inner[..., :1, :1]).abs().max() < 1e-5
     torch.nn.init.normal_(coords.how_pos.weight)
-    moved = coords.how(shifted(), t_how, sample=False)[0]
+    moved = coords.how(coords.how_input(blank), t_how, sample=False)[0]
     assert (moved[..., 4:-4, 4:-4] - moved[..., 4:5, 4:5]).abs().max() > 1e-2
     assert coords.edit_features(blank, tf, sample=False).feature.shape == blank.shape
 

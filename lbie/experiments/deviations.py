@@ -182,6 +182,11 @@ DEVIATIONS = [
        "the image L1 averages over all pixels, so the smallest edits (a small triangle, a shape made a circle) "
        "were the ones missed", {"chapter": "training_timgan"}, "lbie/experiments/timgan.py (DEFAULTS)",
        "training_timgan"),
+    _d("TIM-GAN", "input of the how module", "f_how(phi_x)", "f_how(phi_x)",
+       "f_how(phi_x + P), P a learned 1x1 convolution of two coordinate channels, zero at the start "
+       "(how_coords=True; False is the paper's)",
+       "on a blank canvas phi_x is the same everywhere, so f_how wrote one feature over the whole mask and a small "
+       "added triangle came out a square", {"chapter": "training_timgan"}, "lbie/models/timgan.py", "training_timgan"),
     _d("TIM-GAN", "adversarial loss", "log loss", "least squares (LSGAN)", "least squares", "the released code",
        None, "lbie/models/timgan.py", "training_timgan"),
     _d("TIM-GAN", "generator and discriminator updates", "not stated", "–",

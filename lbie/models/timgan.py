@@ -355,6 +355,10 @@ class TIMGAN(FeatureEditor):
         if self.how_pos is not None:
             nn.init.zeros_(self.how_pos.weight), nn.init.zeros_(self.how_pos.bias)
 
+    def how_input(self, feat: torch.Tensor) -> torch.Tensor:
+        """What f_how reads: phi_x, plus the learned coordinate map with ``how_coords``."""
+        return feat if self.how_pos is None else feat + self.how_pos(coordinates(feat))
+
     def edit_features(self, feat: torch.Tensor, text: TokenFeatures, *, gt_mask: torch.Tensor | None = None,
                       use_gt: torch.Tensor | None = None, tau: float = 1.0, sample: bool = True) -> EditOutput:
         """phi_hat from phi_x (Eq. 1).  ``use_gt`` (B,) bool picks, per sample, the ground-truth mask
@@ -368,8 +372,7 @@ class TIMGAN(FeatureEditor):
         mask = pred if pred is not None else torch.ones_like(feat[:, :1])
         if pred is not None and use_gt is not None and gt_mask is not None:
             mask = torch.where(use_gt[:, None, None, None], gt_mask, pred)
-        how_in = feat if self.how_pos is None else feat + self.how_pos(coordinates(feat))
-        edited, alpha = self.how(how_in, t_how, tau=tau, sample=sample)
+        edited, alpha = self.how(self.how_input(feat), t_how, tau=tau, sample=sample)
         return EditOutput((1 - mask) * feat + mask * edited, mask, pred, alpha, t_how, w_where, w_how)
 
     def forward(self, image: torch.Tensor, text: TokenFeatures, **kw) -> EditOutput:
