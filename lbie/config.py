@@ -209,7 +209,13 @@ def same_config(stored: dict[str, Any] | None, current: dict[str, Any]) -> bool:
     so adding a setting at its earlier value to the code keeps every run, checkpoint and record valid."""
     if stored is None:
         return False
-    return {k: SETTINGS_BEFORE[k] for k in current.keys() - stored.keys() if k in SETTINGS_BEFORE} | stored == current
+    return with_earlier_settings(stored, current) == current
+
+
+def with_earlier_settings(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with each setting of ``current`` it lacks at its :data:`SETTINGS_BEFORE` value (the value
+    the stored run ran with)."""
+    return {k: SETTINGS_BEFORE[k] for k in current.keys() - stored.keys() if k in SETTINGS_BEFORE} | stored
 
 
 def config_hash(cfg: dict[str, Any]) -> str:

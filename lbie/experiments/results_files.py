@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .colorization import colorization_config
-from ..config import RUN_OPTIONS, SETTINGS_BEFORE, same_config
+from ..config import RUN_OPTIONS, SETTINGS_BEFORE, same_config, with_earlier_settings
 from .cosal import cosal_config
 from ..data.flowers import DATA_VERSION as FLOWERS_DATA_VERSION
 from .reproduce import GATE_STUDY, RESULT_FILES, table2_epochs
@@ -166,8 +166,7 @@ def records_varying(folder: str | Path, pattern: str, today: Callable[[dict], di
         current = today(rec["config"])
         differs, _ = compare_config(rec["config"], current)
         if set(differs) <= set(settings):
-            before = {k: SETTINGS_BEFORE[k] for k in current if k in SETTINGS_BEFORE and k not in rec["config"]}
-            found.append({**rec, "config": {**before, **rec["config"]}})
+            found.append({**rec, "config": with_earlier_settings(rec["config"], current)})
     return found
 
 

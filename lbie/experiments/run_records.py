@@ -49,9 +49,9 @@ def recorded_runs(fn: Callable[[dict], dict], jobs: list[dict], n_jobs: int, fol
         if record is not None:
             yield i, {k: v for k, v in record.items() if k != "name"}
             continue
-        # a record that is not current is replaced in its file (its name may carry an older hash)
-        path = None if folder is None else Path(folder) / f"{same[0]['name']}.json" if same else \
-            record_path(folder, name_of(cfg), cfg)
+        path = None
+        if folder is not None:  # a record that is not current is replaced in its file (its name may hold an old hash)
+            path = Path(folder) / f"{same[0]['name']}.json" if same else record_path(folder, name_of(cfg), cfg)
         pending.append((i, dict(job), cfg, path))
 
     def done(i, res, cfg, path):

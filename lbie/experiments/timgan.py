@@ -53,9 +53,8 @@ MODEL_KEYS = ("dim", "n_down", "n_res", "head_dim", "layers", "blocks", "where_r
 # a small triangle is 0.6% of them, and the edits that change the fewest pixels were the ones missed ("change the
 # shape to a circle", "add a small triangle").  Not in the released loss (0 restores it); with 1, RS@1 rose from
 # 94.3 to 95.1 over three seeds and *change* from 91 to 94 (chapter 9's Table 1 compares the full runs).
-# how_coords: f_how reads phi_x plus a learned map of the coordinates (lbie.models.timgan.TIMGAN; False: the
-# paper's f_how(phi_x)).  Misses of the model without it were mostly small triangles drawn as squares: on a blank
-# canvas f_how writes one feature over the whole mask, and a small object's mask is 2 x 2 feature cells.
+# how_coords: f_how reads phi_x plus a learned map of the coordinates (why: lbie.models.timgan.TIMGAN; False: the
+# paper's f_how(phi_x)); the misses of the model without it were mostly small triangles drawn as squares.
 DEFAULTS = dict(variant="timgan", seed=0, text_encoder=DEFAULT_TEXT_ENCODER, max_objects=5, tau=[1.0, 1.0],
                 w_gan=0.1, w_img=10.0, w_feat=10.0, mask_loss="bce", w_mask=10.0, w_gate=5.0, output="tanh",
                 gan_ramp=0.0, lr_decay_from=0.5, w_edit=1.0, how_coords=True)
@@ -376,6 +375,13 @@ def evaluate_edits(edits: np.ndarray, test: CSSData, index: RetrievalIndex) -> d
                                                                          "rs_version": RS_VERSION}
 
 
+def evaluate_model(model: TIMGAN, text_encoder: TextEncoder, cfg: dict, train: CSSData, test: CSSData,
+                   device="auto") -> dict:
+    """:func:`evaluate_edits` of ``model``'s edits of the whole test split, against the shared retrieval index."""
+    return evaluate_edits(edit_images(model, text_encoder, test.source, test.instruction), test,
+                          retrieval_index(cfg, train, test, device))
+
+
 def current_metrics(metrics: dict | None) -> bool:
     """Were stored ``metrics`` computed by today's :func:`evaluate_edits` (its retrieval score's version)?"""
     return bool(metrics) and metrics.get("rs_version") == RS_VERSION
@@ -484,8 +490,7 @@ def train_timgan(*, preset: str | None = "auto", variant: str = "timgan", seed: 
         if stored is not None and current_metrics(stored["metrics"]):
             metrics = stored["metrics"]
         else:  # not evaluated yet, or by an earlier version of the retrieval score
-            metrics = evaluate_edits(edit_images(model, text, test.source, test.instruction), test,
-                                     retrieval_index(cfg, train, test, device))
+            metrics = evaluate_model(model, text, cfg, train, test, device)
             if run_dir is not None:  # a re-evaluation keeps the training's provenance and adds its own
                 prov = stored["provenance"] | {"evaluated": provenance()} if stored is not None else \
                     provenance(device=str(device), preset=cfg["preset"], seed=seed, variant=variant,
@@ -519,9 +524,7 @@ def load_or_train_timgan(*, directory: str | Path = CHECKPOINTS, device="auto", 
     model.load_state_dict(state)
     model, metrics = model.to(device).eval(), entry["metrics"]
     if not current_metrics(metrics):  # published before the retrieval score's current version
-        train, test = css_splits(cfg)
-        metrics = evaluate_edits(edit_images(model, text, test.source, test.instruction), test,
-                                 retrieval_index(cfg, train, test, device))
+        metrics = evaluate_model(model, text, cfg, *css_splits(cfg), device)
     return TIMGANRun(model, text, entry["history"], metrics, cfg, None, entry.get("autoencoder_history"))
 
 
